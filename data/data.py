@@ -1,0 +1,227 @@
+"""Datasets and the LightningDataModule that serve vessel segmentation samples.
+
+Training draws random square patches (optionally augmented) from images decoded once and kept in
+memory; validation and test use whole images, which the model pads to its size multiple itself.
+Every item is a dict: `image` float (3, H, W) in [0, 1], `label` float (1, H, W) in {0, 1},
+`fov` bool (1, H, W), and `name` for whole images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from data.manifest import DataError, load_sample, manifest_path, read_manifest
+
+
+class CachedImages:
+    """The decoded samples of one manifest, as uint8/bool tensors kept in memory."""
+
+    def __init__(self, root: Path, split: str) -> None:
+        decoded = [load_sample(root, s) for s in read_manifest(manifest_path(root, split))]
+        self.names = [d.name for d in decoded]
+        self.images = [torch.from_numpy(d.image).permute(2, 0, 1).contiguous() for d in decoded]
+        self.labels = [torch.from_numpy(d.label)[None] for d in decoded]
+        self.fovs = [torch.from_numpy(d.fov)[None] for d in decoded]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def item(self, index: int) -> dict:
+        return {
+            "image": self.images[index].float() / 255.0,
+            "label": self.labels[index].float(),
+            "fov": self.fovs[index],
+            "name": self.names[index],
+        }
+
+
+class FullImages(Dataset):
+    """Whole images of a split, for validation and test."""
+
+    def __init__(self, cache: CachedImages) -> None:
+        self.cache = cache
+
+    def __len__(self) -> int:
+        return len(self.cache)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.cache.item(index)
+
+
+class TrainPatches(Dataset):
+    """Random patches centred inside the field of view, `samples_per_epoch` of them per epoch.
+
+    Randomness comes from torch's global generator (seeded by `seed_everything`), so each epoch
+    sees new patches; with `fixed=True` patch `i` is always the same one (for overfitting tests).
+    """
+
+    def __init__(
+        self,
+        cache: CachedImages,
+        patch_size: int,
+        samples_per_epoch: int,
+        augment: bool,
+        fixed: bool = False,
+    ) -> None:
+        smallest = min(min(image.shape[1:]) for image in cache.images)
+        if patch_size > smallest:
+            raise DataError(
+                f"data.patch_size={patch_size} is larger than the smallest training "
+                f"image side ({smallest} px); choose a smaller patch size."
+            )
+        self.cache = cache
+        self.patch_size = patch_size
+        self.samples_per_epoch = samples_per_epoch
+        self.augment = augment
+        self.fixed = fixed
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def __getitem__(self, index: int) -> dict:
+        rng = torch.Generator().manual_seed(index) if self.fixed else None
+        which = int(torch.randint(len(self.cache), (1,), generator=rng))
+        top, left = self._corner_in_fov(self.cache.fovs[which][0], rng)
+        window = (
+            slice(None),
+            slice(top, top + self.patch_size),
+            slice(left, left + self.patch_size),
+        )
+        image = self.cache.images[which][window].float() / 255.0
+        label = self.cache.labels[which][window].float()
+        fov = self.cache.fovs[which][window]
+        if self.augment:
+            image, label, fov = augment(image, label, fov, rng)
+        return {"image": image, "label": label, "fov": fov}
+
+    def _corner_in_fov(self, fov: torch.Tensor, rng: torch.Generator | None) -> tuple[int, int]:
+        # Patches centred outside the field of view are nearly all black: retry a few times.
+        height, width = fov.shape
+        half = self.patch_size // 2
+        for _ in range(10):
+            top = int(torch.randint(height - self.patch_size + 1, (1,), generator=rng))
+            left = int(torch.randint(width - self.patch_size + 1, (1,), generator=rng))
+            if fov[top + half, left + half]:
+                break
+        return top, left
+
+
+def augment(
+    image: torch.Tensor, label: torch.Tensor, fov: torch.Tensor, rng: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Flip and rotate image, label and fov alike; jitter the image's brightness, contrast, gamma.
+
+    Rotations are by multiples of 90 degrees so labels stay exactly binary.
+    """
+
+    def coin() -> bool:
+        return bool(torch.rand((), generator=rng) < 0.5)
+
+    def uniform(low: float, high: float) -> float:
+        return low + (high - low) * float(torch.rand((), generator=rng))
+
+    stacked = torch.cat([image, label, fov.float()])
+    if coin():
+        stacked = stacked.flip(-1)
+    if coin():
+        stacked = stacked.flip(-2)
+    stacked = torch.rot90(stacked, int(torch.randint(4, (1,), generator=rng)), dims=(-2, -1))
+    image, label, fov = stacked[:3], stacked[3:4], stacked[4:5].bool()
+
+    mean = image.mean()
+    image = (image - mean) * uniform(0.8, 1.2) + mean * uniform(0.8, 1.2)
+    image = image.clamp(0.0, 1.0) ** uniform(0.8, 1.25)
+    return image.contiguous(), label.contiguous(), fov.contiguous()
+
+
+class VesselDataModule(L.LightningDataModule):
+    """Train/validate/test loaders over the manifests in `root`.
+
+    `source` says how `prepare_data` creates missing manifests: `synthetic` generates the built-in
+    dataset, `drive` indexes an unzipped DRIVE, and None expects you to have written them.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        name: str = "vessels",
+        source: str | None = None,
+        augment: bool = False,
+        patch_size: int = 64,
+        batch_size: int = 16,
+        samples_per_epoch: int = 1600,
+        num_workers: int = 0,
+        fixed_patches: bool = False,
+        val_count: int = 4,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.name = name
+        self.source = source
+        self.augment = augment
+        self.patch_size = patch_size
+        self.batch_size = batch_size
+        self.samples_per_epoch = samples_per_epoch
+        self.num_workers = num_workers
+        self.fixed_patches = fixed_patches
+        self.val_count = val_count
+        self.seed = seed
+        self._caches: dict[str, CachedImages] = {}
+
+    def prepare_data(self) -> None:
+        """Create the manifests if any is missing (generating or indexing the data first)."""
+        missing = [
+            s for s in ("train", "validate", "test") if not manifest_path(self.root, s).is_file()
+        ]
+        if not missing:
+            return
+        if self.source is None:
+            raise DataError(
+                f"no {missing[0]}.txt manifest in {self.root}, and data.source is null. "
+                "Write the manifests (one `image label fov` line per sample)."
+            )
+        from data.prepare import prepare
+
+        prepare(self.root, self.source, val_count=self.val_count, seed=self.seed)
+
+    def cache(self, split: str) -> CachedImages:
+        """The decoded images of a split, loaded on first use."""
+        if split not in self._caches:
+            self._caches[split] = CachedImages(self.root, split)
+        return self._caches[split]
+
+    def setup(self, stage: str) -> None:
+        splits = {"fit": ["train", "validate"], "validate": ["validate"], "test": ["test"]}
+        for split in splits.get(stage, []):
+            self.cache(split)
+
+    def train_dataloader(self) -> DataLoader:
+        patches = TrainPatches(
+            self.cache("train"),
+            self.patch_size,
+            self.samples_per_epoch,
+            self.augment,
+            fixed=self.fixed_patches,
+        )
+        # Patches are drawn at random already; shuffling the indices would add nothing.
+        return self._loader(patches, self.batch_size, shuffle=False)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(FullImages(self.cache("validate")), batch_size=1, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(FullImages(self.cache("test")), batch_size=1, shuffle=False)
+
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )

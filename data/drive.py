@@ -1,0 +1,49 @@
+"""The DRIVE folder layout: where each file of a sample lives.
+
+DRIVE (https://drive.grand-challenge.org/) unzips into `DRIVE/training/` (ids 21-40) and
+`DRIVE/test/` (ids 01-20), each with `images/NN_<subset>.tif`, `1st_manual/NN_manual1.gif`
+and `mask/NN_<subset>_mask.gif`. The synthetic generator writes the same layout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from data.manifest import DataError, Sample
+
+SUBSETS = ("training", "test")
+
+
+def find_samples(root: Path, subset: str) -> list[Sample]:
+    """List the samples of a DRIVE subset (`training` or `test`), sorted by id."""
+    if subset not in SUBSETS:
+        raise ValueError(f"unknown DRIVE subset {subset!r}; expected one of {SUBSETS}")
+    images = sorted((Path(root) / subset / "images").glob(f"*_{subset}.tif"))
+    samples = []
+    for image in images:
+        number = image.name.split("_")[0]
+        samples.append(
+            Sample(
+                image=f"{subset}/images/{image.name}",
+                label=f"{subset}/1st_manual/{number}_manual1.gif",
+                fov=f"{subset}/mask/{number}_{subset}_mask.gif",
+            )
+        )
+    return samples
+
+
+def require_drive(root: Path) -> None:
+    """Raise a DataError that says where to unzip DRIVE when its images are not under root."""
+    root = Path(root)
+    missing = [s for s in SUBSETS if not any((root / s / "images").glob(f"*_{s}.tif"))]
+    if missing:
+        folders = ", ".join(str(root / subset / "images") for subset in missing)
+        raise DataError(
+            f"DRIVE was not found: no images in {folders}.\n"
+            "  DRIVE cannot be downloaded automatically: register at "
+            "https://drive.grand-challenge.org/,\n"
+            f"  download DRIVE.zip and unzip it so that {root}/training/images/21_training.tif "
+            f"exists\n  (for example `unzip DRIVE.zip -d {root.parent}`).\n"
+            "  To try the template without it, use the built-in synthetic data: "
+            "python train.py data=synthetic"
+        )

@@ -1,0 +1,91 @@
+"""Prepare a dataset for training: import the raw files, check every one, write the manifests.
+
+    python -m data.prepare synthetic          # generate data/synthetic/ (if absent) + manifests
+    python -m data.prepare drive              # index data/DRIVE/ as unzipped by you + manifests
+
+The validation split is the last `val_count` training images by id: fixed, so every experiment
+validates on the same images.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from data.drive import find_samples, require_drive
+from data.manifest import DataError, Sample, load_sample, manifest_path, write_manifest
+
+SOURCES = ("synthetic", "drive")
+DEFAULT_ROOTS = {"synthetic": Path("data/synthetic"), "drive": Path("data/DRIVE")}
+
+
+def split_samples(root: Path, val_count: int) -> dict[str, list[Sample]]:
+    """Split DRIVE's training subset into train/validate; its test subset is the test split."""
+    training = find_samples(root, "training")
+    if not 0 < val_count < len(training):
+        raise DataError(
+            f"{root}/training has {len(training)} images: cannot hold out "
+            f"val_count={val_count} for validation and still train on the rest."
+        )
+    return {
+        "train": training[:-val_count],
+        "validate": training[-val_count:],
+        "test": find_samples(root, "test"),
+    }
+
+
+def check_samples(root: Path, splits: dict[str, list[Sample]]) -> None:
+    """Decode every listed file; raise one DataError listing every problem found."""
+    problems = []
+    for split, samples in splits.items():
+        if not samples:
+            problems.append(f"split {split!r} is empty")
+        for sample in samples:
+            try:
+                load_sample(root, sample)
+            except DataError as error:
+                problems.append(str(error))
+    if problems:
+        raise DataError(f"{len(problems)} problem(s) in {root}:\n  " + "\n  ".join(problems))
+
+
+def prepare(root: Path, source: str, val_count: int = 4, seed: int = 0) -> None:
+    """Create the data if it is generated, check it, and write train/validate/test manifests."""
+    root = Path(root)
+    if source == "synthetic":
+        if not (root / "training" / "images").is_dir():
+            from data.synthetic import generate
+
+            print(f"Generating the synthetic dataset in {root} (seed {seed}) ...")
+            generate(root, seed=seed)
+    elif source == "drive":
+        require_drive(root)
+    else:
+        raise ValueError(f"unknown data source {source!r}; expected one of {SOURCES}")
+    splits = split_samples(root, val_count)
+    check_samples(root, splits)
+    for split, samples in splits.items():
+        write_manifest(manifest_path(root, split), samples)
+    counts = ", ".join(f"{len(s)} {name}" for name, s in splits.items())
+    print(f"Wrote manifests in {root}: {counts}.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", choices=SOURCES)
+    parser.add_argument(
+        "--root", type=Path, help="dataset folder (default: data/synthetic or data/DRIVE)"
+    )
+    parser.add_argument(
+        "--val-count", type=int, default=4, help="training images held out for validation"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic generator")
+    args = parser.parse_args()
+    try:
+        prepare(args.root or DEFAULT_ROOTS[args.source], args.source, args.val_count, args.seed)
+    except DataError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+if __name__ == "__main__":
+    main()

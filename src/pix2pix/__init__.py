@@ -1,0 +1,1 @@
+"""pix2pix: U-Net generator, PatchGAN discriminator and their GAN training."""

@@ -1,0 +1,99 @@
+"""The LightningModule all models share: supervised training and one evaluation path.
+
+A new segmentation network needs no new LightningModule: give `Segmenter` any `nn.Module` that maps
+(B, C, H, W) images to (B, 1, H, W) logits (see conf/model/unet.yaml). Models with a different
+training scheme, like pix2pix, subclass it and keep its validation and test steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import lightning as L
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from utils.base import log_image_row
+from utils.metrics import image_metrics, inside_fov, vessel_metrics
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+class Segmenter(L.LightningModule):
+    """Trains `net` with `loss` and `optimizer`; evaluates whole images inside their FOV.
+
+    `net` returns logits; `forward` returns vessel probabilities in [0, 1] for images of any size,
+    padding them to the net's `size_multiple` and cropping the output back.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: nn.Module | None = None,
+        optimizer: OptimizerFactory | None = None,
+        name: str = "segmenter",
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.loss = loss
+        self.optimizer_factory = optimizer
+        self.name = name
+        self.val_metrics = vessel_metrics(prefix="val/")
+        self.test_metrics = vessel_metrics(prefix="test/")
+
+    @property
+    def size_multiple(self) -> int:
+        """Height and width the net needs its input to be a multiple of."""
+        return int(getattr(self.net, "size_multiple", 1))
+
+    def logits(self, image: torch.Tensor) -> torch.Tensor:
+        """Logits of `net` for (B, C, H, W) images of any H and W."""
+        height, width = image.shape[-2:]
+        pad_h = -height % self.size_multiple
+        pad_w = -width % self.size_multiple
+        if pad_h or pad_w:
+            # Reflection keeps image statistics at the border, unlike zeros.
+            image = F.pad(image, (0, pad_w, 0, pad_h), mode="reflect")
+        return self.net(image)[..., :height, :width]
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Vessel probabilities (B, 1, H, W) in [0, 1]."""
+        return torch.sigmoid(self.logits(image))
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(self.logits(batch["image"]), batch["label"])
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer_factory(self.parameters())
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        probs = self(batch["image"])
+        self.val_metrics.update(*inside_fov(probs, batch["label"], batch["fov"]))
+        self.log_dict(self.val_metrics, prog_bar=True, batch_size=len(probs))
+        if batch_idx == 0:
+            log_image_row(
+                self.loggers,
+                "val/input_prediction_label",
+                self.global_step,
+                [batch["image"][0], probs[0], batch["label"][0]],
+            )
+
+    def test_step(self, batch: dict, batch_idx: int) -> list[dict]:
+        """Score each image; the returned per-image records feed the ResultWriter callback."""
+        probs = self(batch["image"])
+        self.test_metrics.update(*inside_fov(probs, batch["label"], batch["fov"]))
+        self.log_dict(self.test_metrics, batch_size=len(probs))
+        return [
+            {
+                "name": batch["name"][i],
+                "image": batch["image"][i].cpu(),
+                "probs": probs[i].float().cpu(),
+                "label": batch["label"][i].cpu(),
+                "fov": batch["fov"][i].cpu(),
+                "metrics": image_metrics(probs[i], batch["label"][i], batch["fov"][i]),
+            }
+            for i in range(len(probs))
+        ]

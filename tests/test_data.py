@@ -1,0 +1,176 @@
+"""The input pipeline: generated files, manifests, samples, patches, augmentation, errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from data.data import TrainPatches, VesselDataModule, augment
+from data.drive import require_drive
+from data.manifest import DataError, Sample, load_sample, read_manifest
+from data.prepare import prepare
+
+
+def test_generator_writes_drive_layout_and_formats(dataset: Path) -> None:
+    image = Image.open(dataset / "training/images/21_training.tif")
+    assert (image.mode, image.size) == ("RGB", (565, 584))
+    assert image.info.get("compression") == "tiff_lzw"
+    for gif in (
+        "training/1st_manual/21_manual1.gif",
+        "training/mask/21_training_mask.gif",
+        "test/1st_manual/01_manual1.gif",
+        "test/2nd_manual/01_manual2.gif",
+        "test/mask/01_test_mask.gif",
+    ):
+        values = np.unique(np.asarray(Image.open(dataset / gif).convert("L")))
+        assert set(values.tolist()) == {0, 255}, gif
+
+
+def test_generator_is_deterministic(tmp_path: Path, dataset: Path) -> None:
+    from data.synthetic import generate
+
+    generate(tmp_path, seed=0, n_train=1, n_test=1)
+    for name in ("training/images/21_training.tif", "training/1st_manual/21_manual1.gif"):
+        assert (tmp_path / name).read_bytes() == (dataset / name).read_bytes()
+
+
+def test_manifests_hold_a_fixed_validation_split(dataset: Path) -> None:
+    train = read_manifest(dataset / "train.txt")
+    validate = read_manifest(dataset / "validate.txt")
+    test = read_manifest(dataset / "test.txt")
+    assert [s.name for s in train] == [f"{i}_training" for i in range(21, 25)]
+    assert [s.name for s in validate] == ["25_training", "26_training"]
+    assert [s.name for s in test] == ["01_test", "02_test"]
+    assert validate[0] == Sample(
+        "training/images/25_training.tif",
+        "training/1st_manual/25_manual1.gif",
+        "training/mask/25_training_mask.gif",
+    )
+
+
+def test_decoded_sample_dtypes_and_fov(dataset: Path) -> None:
+    sample = load_sample(dataset, read_manifest(dataset / "train.txt")[0])
+    assert sample.image.shape == (584, 565, 3) and sample.image.dtype == np.uint8
+    assert sample.label.dtype == bool and sample.fov.dtype == bool
+    assert 0.5 < sample.fov.mean() < 0.85, "the FOV is a disc covering most of the frame"
+    assert not sample.label[~sample.fov].any(), "vessels lie inside the field of view"
+    assert 0.04 < sample.label[sample.fov].mean() < 0.2
+
+
+def test_datamodule_batches(dataset: Path) -> None:
+    datamodule = VesselDataModule(str(dataset), patch_size=48, batch_size=4, samples_per_epoch=8)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    batch = next(iter(datamodule.train_dataloader()))
+    assert batch["image"].shape == (4, 3, 48, 48) and batch["image"].dtype == torch.float32
+    assert batch["image"].min() >= 0.0 and batch["image"].max() <= 1.0
+    assert set(batch["label"].unique().tolist()) <= {0.0, 1.0}
+    assert batch["fov"].dtype == torch.bool
+    # Patches are centred inside the field of view.
+    assert batch["fov"][:, 0, 24, 24].all()
+    full = next(iter(datamodule.val_dataloader()))
+    assert full["image"].shape == (1, 3, 584, 565) and full["name"] == ["25_training"]
+
+
+def test_patches_are_seeded(dataset: Path) -> None:
+    datamodule = VesselDataModule(str(dataset))
+    patches = TrainPatches(datamodule.cache("train"), 32, 4, augment=True)
+    torch.manual_seed(7)
+    first = [patches[i]["image"] for i in range(4)]
+    torch.manual_seed(7)
+    second = [patches[i]["image"] for i in range(4)]
+    torch.manual_seed(8)
+    third = [patches[i]["image"] for i in range(4)]
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    assert not all(torch.equal(a, c) for a, c in zip(first, third, strict=True))
+    fixed = TrainPatches(datamodule.cache("train"), 32, 4, augment=False, fixed=True)
+    assert torch.equal(fixed[3]["image"], fixed[3]["image"])
+
+
+def test_augmentation_moves_image_label_and_fov_together() -> None:
+    # One marked pixel, brightest in the image and the only vessel pixel: wherever flips and
+    # rotations send it, label and fov must follow (colour jitter keeps the brightest brightest).
+    for seed in range(8):
+        image = torch.full((3, 16, 16), 0.2)
+        image[:, 3, 11] = 0.9
+        label = torch.zeros(1, 16, 16)
+        label[0, 3, 11] = 1.0
+        fov = label.bool()
+        out_image, out_label, out_fov = augment(
+            image, label, fov, torch.Generator().manual_seed(seed)
+        )
+        peak = divmod(int(out_image[1].argmax()), 16)
+        assert out_label[0, peak[0], peak[1]] == 1.0 and out_label.sum() == 1.0
+        assert out_fov[0, peak[0], peak[1]] and out_fov.sum() == 1
+
+
+def _copy(dataset: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    shutil.copytree(dataset, root)
+    return root
+
+
+def test_missing_file_names_the_file(dataset: Path, tmp_path: Path) -> None:
+    root = _copy(dataset, tmp_path)
+    (root / "training/1st_manual/22_manual1.gif").unlink()
+    with pytest.raises(DataError, match="22_manual1.gif does not exist"):
+        VesselDataModule(str(root)).setup("fit")
+
+
+def test_corrupt_image_names_the_file(dataset: Path, tmp_path: Path) -> None:
+    root = _copy(dataset, tmp_path)
+    path = root / "training/images/21_training.tif"
+    path.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(DataError, match="21_training.tif cannot be decoded"):
+        VesselDataModule(str(root)).setup("fit")
+
+
+def test_size_mismatch_names_the_file(dataset: Path, tmp_path: Path) -> None:
+    root = _copy(dataset, tmp_path)
+    path = root / "training/mask/23_training_mask.gif"
+    Image.open(path).convert("L").resize((500, 500)).save(path)
+    with pytest.raises(DataError, match=r"23_training_mask.gif: size 500x500 differs"):
+        VesselDataModule(str(root)).setup("fit")
+
+
+def test_non_binary_label_is_refused(dataset: Path, tmp_path: Path) -> None:
+    root = _copy(dataset, tmp_path)
+    path = root / "training/1st_manual/24_manual1.gif"
+    Image.fromarray(np.full((584, 565), 128, np.uint8)).save(path)
+    with pytest.raises(DataError, match="24_manual1.gif: a vessel label must hold only 0 and 255"):
+        VesselDataModule(str(root)).setup("fit")
+
+
+def test_malformed_and_empty_manifests(tmp_path: Path) -> None:
+    (tmp_path / "train.txt").write_text("only/two paths.gif\n")
+    with pytest.raises(DataError, match=r"train.txt:1: expected 3 paths"):
+        read_manifest(tmp_path / "train.txt")
+    (tmp_path / "train.txt").write_text("# nothing here\n\n")
+    with pytest.raises(DataError, match="lists no samples"):
+        read_manifest(tmp_path / "train.txt")
+
+
+def test_prepare_reports_every_bad_file(dataset: Path, tmp_path: Path) -> None:
+    root = _copy(dataset, tmp_path)
+    (root / "test/images/02_test.tif").write_bytes(b"not an image")
+    (root / "training/mask/21_training_mask.gif").unlink()
+    with pytest.raises(DataError, match="2 problem") as error:
+        prepare(root, "synthetic", val_count=2)
+    assert "02_test.tif" in str(error.value) and "21_training_mask.gif" in str(error.value)
+
+
+def test_missing_drive_says_where_to_put_it(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as error:
+        require_drive(tmp_path / "DRIVE")
+    message = str(error.value)
+    assert "training/images/21_training.tif" in message and "data=synthetic" in message
+
+
+def test_missing_manifest_without_source_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no train.txt manifest .* data.source is null"):
+        VesselDataModule(str(tmp_path), source=None).prepare_data()

@@ -1,0 +1,100 @@
+"""Inference quality and curated scenarios, with a small U-Net really trained on synthetic data.
+
+The U-Net must beat both an untrained U-Net and the green-channel threshold baseline on the
+validation images by a clear margin of F1, then behave sensibly on hand-made scenes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from data.data import VesselDataModule
+from src.green_threshold import GreenThreshold, fit_level
+from src.segmenter import Segmenter
+from src.unet import UNet
+from utils.loss import BCEDiceLoss
+
+pytestmark = pytest.mark.slow
+MARGIN = 0.1  # F1 points the trained U-Net must gain over each baseline
+
+
+def validation_f1(model: Segmenter, datamodule: VesselDataModule) -> float:
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    return trainer.validate(model, datamodule=datamodule, verbose=False)[0]["val/f1"]
+
+
+def small_unet() -> Segmenter:
+    return Segmenter(
+        UNet(base_channels=8, depth=3),
+        BCEDiceLoss(),
+        lambda params: torch.optim.Adam(params, lr=3e-3),
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(dataset: Path) -> tuple[Segmenter, VesselDataModule, float]:
+    """A U-Net trained for a short CPU budget (about a minute), and its validation F1."""
+    L.seed_everything(0)
+    datamodule = VesselDataModule(str(dataset), augment=True, batch_size=8, samples_per_epoch=800)
+    model = small_unet()
+    trainer = L.Trainer(
+        max_epochs=4,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    return model.eval(), datamodule, validation_f1(model, datamodule)
+
+
+def test_trained_unet_beats_untrained_and_green_threshold(trained) -> None:
+    model, datamodule, trained_f1 = trained
+    L.seed_everything(0)
+    untrained_f1 = validation_f1(small_unet(), datamodule)
+    train = datamodule.cache("train")
+    level = fit_level(train.images, train.labels, train.fovs)
+    green_f1 = validation_f1(Segmenter(GreenThreshold(level)), datamodule)
+    print(
+        f"validation F1: trained {trained_f1:.3f}, untrained {untrained_f1:.3f}, "
+        f"green threshold {green_f1:.3f}"
+    )
+    assert trained_f1 > untrained_f1 + MARGIN
+    assert trained_f1 > green_f1 + MARGIN
+
+
+def background_like(datamodule: VesselDataModule) -> tuple[torch.Tensor, torch.Tensor]:
+    """A vessel-free image: the mean background colour of a real sample inside its FOV."""
+    cache = datamodule.cache("validate")
+    image, label, fov = cache.images[0].float() / 255.0, cache.labels[0], cache.fovs[0]
+    background = fov & ~label
+    colour = torch.stack([channel[background[0]].mean() for channel in image])
+    blank = colour[:, None, None].expand_as(image).clone() * fov
+    return blank, fov
+
+
+def test_blank_image_gives_an_almost_empty_map(trained) -> None:
+    model, datamodule, _ = trained
+    blank, fov = background_like(datamodule)
+    with torch.no_grad():
+        probs = model(blank[None])[0]
+    assert (probs[fov] >= 0.5).float().mean() < 0.01
+
+
+def test_a_single_wide_vessel_is_found(trained) -> None:
+    model, datamodule, _ = trained
+    image, fov = background_like(datamodule)
+    vessel = torch.zeros_like(fov)
+    vessel[0, 280:288, 150:420] = True  # an 8-pixel-wide horizontal vessel through the centre
+    image = torch.where(vessel, image * torch.tensor([0.75, 0.55, 0.7])[:, None, None], image)
+    with torch.no_grad():
+        found = model(image[None])[0] >= 0.5
+    recall = (found & vessel).sum() / vessel.sum()
+    false_alarms = (found & ~vessel & fov).sum() / vessel.sum()
+    assert recall > 0.7, f"recall on the vessel {recall:.2f}"
+    assert false_alarms < 0.5, f"false positives {false_alarms:.2f} of the vessel's area"

@@ -1,0 +1,107 @@
+"""End to end: `train.py` then `test.py` through the real command line, in a temporary folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.conftest import run_script
+
+pytestmark = pytest.mark.slow
+
+
+def train(tmp_path: Path, dataset: Path, *overrides: str):
+    return run_script("train.py", "debug=fast", f"data.root={dataset}", *overrides, cwd=tmp_path)
+
+
+def check_ok(result) -> None:
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+
+
+def test_unet_train_then_test_writes_the_experiment_folder(tmp_path: Path, dataset: Path) -> None:
+    check_ok(train(tmp_path, dataset))
+    exp = tmp_path / "experiment/unet_synthetic_noaug"
+    params = yaml.safe_load((exp / "params.yaml").read_text())
+    assert params["exp_name"] == "unet_synthetic_noaug"
+    assert params["model"]["net"]["base_channels"] == 16
+    assert "debug=fast" in params["overrides"]
+    assert "${" not in (exp / "params.yaml").read_text(), "every interpolation is resolved"
+    assert {p.name for p in (exp / "model").iterdir()} == {"best.ckpt", "last.ckpt"}
+    assert "Experiment unet_synthetic_noaug" in (exp / "log/train.log").read_text()
+
+    events = EventAccumulator(
+        str(exp / "log/tensorboard"), size_guidance={"scalars": 0, "images": 0}
+    )
+    events.Reload()
+    assert {"train/loss", "val/f1", "val/auroc"} <= set(events.Tags()["scalars"])
+    assert "val/input_prediction_label" in events.Tags()["images"]
+
+    check_ok(run_script("test.py", "exp_name=unet_synthetic_noaug", "debug=fast", cwd=tmp_path))
+    result = exp / "result"
+    metrics = json.loads((result / "metrics.json").read_text())
+    assert {"auroc", "f1", "accuracy", "sensitivity", "specificity"} <= set(metrics)
+    assert all(0.0 <= metrics[k] <= 1.0 for k in ("f1", "accuracy", "specificity"))
+    rows = list(csv.DictReader((result / "per_image.csv").open()))
+    assert rows[0]["name"] == "01_test" and "f1" in rows[0]
+    assert (result / "predictions/01_test.png").is_file()
+    assert (result / "errors/01_test.png").is_file()
+
+
+def test_pix2pix_train_then_test(tmp_path: Path, dataset: Path) -> None:
+    check_ok(train(tmp_path, dataset, "model=pix2pix", "exp_name=p2p"))
+    exp = tmp_path / "experiment/p2p"
+    assert yaml.safe_load((exp / "params.yaml").read_text())["model"]["l1_weight"] == 100.0
+    check_ok(run_script("test.py", "exp_name=p2p", "checkpoint=last", "debug=fast", cwd=tmp_path))
+    assert json.loads((exp / "result/metrics.json").read_text())["images"] == 1
+
+
+def test_existing_experiment_is_never_overwritten_silently(tmp_path: Path, dataset: Path) -> None:
+    check_ok(train(tmp_path, dataset, "exp_name=guarded"))
+    params = tmp_path / "experiment/guarded/params.yaml"
+    before = params.read_text()
+    again = train(tmp_path, dataset, "exp_name=guarded", "seed=1")
+    assert again.returncode == 1
+    assert "already exists" in again.stderr and "overwrite=true" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert params.read_text() == before
+    check_ok(train(tmp_path, dataset, "exp_name=guarded", "seed=1", "overwrite=true"))
+    assert "seed: 1" in params.read_text()
+
+
+def test_missing_drive_stops_before_any_work(tmp_path: Path) -> None:
+    result = run_script("train.py", "model=pix2pix", "data=drive", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "DRIVE was not found" in result.stderr and "data=synthetic" in result.stderr
+    assert not (tmp_path / "experiment").exists()
+
+
+def test_unknown_config_options_are_named(tmp_path: Path) -> None:
+    result = run_script("train.py", "model=resnet", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Could not find 'model/resnet'" in result.stderr and "pix2pix, unet" in result.stderr
+    result = run_script("train.py", "trainer.max_epoch=3", cwd=tmp_path)
+    assert result.returncode != 0 and "max_epoch" in result.stderr
+
+
+def test_test_py_explains_what_is_missing(tmp_path: Path, dataset: Path) -> None:
+    result = run_script("test.py", cwd=tmp_path)
+    assert result.returncode == 1 and "exp_name=<name>" in result.stderr
+    check_ok(train(tmp_path, dataset, "exp_name=real"))
+    result = run_script("test.py", "exp_name=typo", cwd=tmp_path)
+    assert result.returncode == 1 and "Experiments in experiment/: real" in result.stderr
+
+    checkpoint = tmp_path / "experiment/real/model/best.ckpt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    result = run_script("test.py", "exp_name=real", cwd=tmp_path)
+    assert result.returncode == 1 and "not a readable Lightning checkpoint" in result.stderr
+
+    check_ok(train(tmp_path, dataset, "exp_name=other", "model.net.base_channels=8"))
+    result = run_script(
+        "test.py", "exp_name=other", "checkpoint=experiment/real/model/last.ckpt", cwd=tmp_path
+    )
+    assert result.returncode == 1 and "does not fit the model" in result.stderr

@@ -1,0 +1,74 @@
+"""Losses, metrics, result images and the experiment-folder rules in utils/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from utils.experiment import ExperimentError, create_experiment_dir, find_checkpoint
+from utils.loss import BCEDiceLoss, DiceLoss, GANLoss
+from utils.metrics import image_metrics
+from utils.results import FALSE_NEGATIVE, FALSE_POSITIVE, TRUE_POSITIVE, error_overlay
+
+
+def test_dice_loss_rewards_overlap() -> None:
+    target = torch.zeros(1, 1, 8, 8)
+    target[..., 2:5, 2:5] = 1.0
+    perfect = torch.where(target > 0, 20.0, -20.0)
+    assert DiceLoss()(perfect, target) < 0.01
+    assert DiceLoss()(-perfect, target) > 0.9
+    assert BCEDiceLoss()(perfect, target) < BCEDiceLoss()(torch.zeros_like(target), target)
+
+
+def test_gan_loss_modes() -> None:
+    confident_real = torch.full((2, 1, 3, 3), 10.0)
+    for mode in ("vanilla", "lsgan"):
+        loss = GANLoss(mode)
+        assert loss(confident_real, real=True) < loss(confident_real, real=False)
+    with pytest.raises(ValueError, match="'wgan' is unknown"):
+        GANLoss("wgan")
+
+
+def test_image_metrics_count_only_the_field_of_view() -> None:
+    label = torch.tensor([[[1.0, 0.0, 1.0, 0.0]]])
+    probs = torch.tensor([[[0.9, 0.2, 0.1, 0.8]]])
+    fov = torch.tensor([[[True, True, False, False]]])
+    scores = image_metrics(probs, label, fov)
+    assert scores["f1"] == 1.0 and scores["accuracy"] == 1.0 and scores["auroc"] == 1.0
+    everywhere = image_metrics(probs, label, torch.ones_like(fov))
+    assert everywhere["f1"] == 0.5 and everywhere["accuracy"] == 0.5
+
+
+def test_error_overlay_colours() -> None:
+    probs = torch.tensor([[[0.9, 0.9, 0.1, 0.1, 0.9]]])
+    label = torch.tensor([[[1.0, 0.0, 1.0, 0.0, 1.0]]])
+    fov = torch.tensor([[[True, True, True, True, False]]])
+    overlay = error_overlay(probs, label, fov)
+    assert tuple(overlay[:, 0, 0].tolist()) == TRUE_POSITIVE
+    assert tuple(overlay[:, 0, 1].tolist()) == FALSE_POSITIVE
+    assert tuple(overlay[:, 0, 2].tolist()) == FALSE_NEGATIVE
+    assert overlay[:, 0, 3].tolist() == [0, 0, 0]
+    assert overlay[:, 0, 4].tolist() == [40, 40, 40], "outside the FOV is not scored"
+
+
+def test_experiment_folder_guard(tmp_path: Path) -> None:
+    cfg = OmegaConf.create({"paths": {"experiment_dir": str(tmp_path / "exp")}, "overwrite": False})
+    exp_dir = create_experiment_dir(cfg)
+    assert sorted(p.name for p in exp_dir.iterdir()) == ["log", "model", "result"]
+    (exp_dir / "model" / "best.ckpt").write_text("precious")
+    with pytest.raises(ExperimentError, match="already exists.*overwrite=true"):
+        create_experiment_dir(cfg)
+    assert (exp_dir / "model" / "best.ckpt").read_text() == "precious"
+    cfg.overwrite = True
+    assert not any((create_experiment_dir(cfg) / "model").iterdir())
+
+
+def test_find_checkpoint(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "last.ckpt").write_text("")
+    assert find_checkpoint(tmp_path, "last").name == "last.ckpt"
+    with pytest.raises(ExperimentError, match="best.ckpt does not exist"):
+        find_checkpoint(tmp_path, "best")

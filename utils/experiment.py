@@ -1,0 +1,133 @@
+"""The experiment folder: experiment/<exp-name>/{params.yaml, log/, model/, result/}.
+
+Imports no torch at module level, so `python train.py --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+SUBFOLDERS = ("log", "model", "result")
+PARAMS_FILE = "params.yaml"
+
+
+class ExperimentError(Exception):
+    """A problem with an experiment folder, its record or its checkpoints."""
+
+
+def register_resolvers() -> None:
+    """Config resolvers used by conf/, e.g. `${aug_tag:${data.augment}}` -> `aug` / `noaug`."""
+    OmegaConf.register_new_resolver(
+        "aug_tag", lambda augment: "aug" if augment else "noaug", replace=True
+    )
+
+
+def exit_cleanly_on(*errors: type[Exception]) -> Callable:
+    """Turn the given exceptions into a one-line `error: ...` and exit status 1, no traceback.
+
+    For mistakes of the user (a missing dataset, an existing folder) where a traceback only hides
+    the message that says what to do.
+    """
+
+    def decorate(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except errors as error:
+                raise SystemExit(f"error: {error}") from None
+
+        return wrapper
+
+    return decorate
+
+
+def create_experiment_dir(cfg: DictConfig) -> Path:
+    """Create experiment/<exp_name>/ with its subfolders; refuse to reuse one unless told to."""
+    exp_dir = Path(cfg.paths.experiment_dir)
+    if exp_dir.exists() and any(exp_dir.iterdir()):
+        if not cfg.overwrite:
+            raise ExperimentError(
+                f"experiment folder {exp_dir} already exists. Choose another name "
+                f"(exp_name=<new-name>) or add overwrite=true to delete it and start again."
+            )
+        shutil.rmtree(exp_dir)
+    for name in SUBFOLDERS:
+        (exp_dir / name).mkdir(parents=True, exist_ok=True)
+    return exp_dir
+
+
+def resolved_params(cfg: DictConfig, overrides: list[str]) -> dict:
+    """The full config with every interpolation resolved, plus the command-line overrides."""
+    params = OmegaConf.to_container(cfg, resolve=True)
+    params["overrides"] = list(overrides)
+    return params
+
+
+def write_params(cfg: DictConfig, overrides: list[str], path: Path) -> None:
+    """Save the resolved config as params.yaml, the record of what this experiment ran."""
+    OmegaConf.save(OmegaConf.create(resolved_params(cfg, overrides)), path)
+
+
+def load_params(exp_dir: Path) -> DictConfig:
+    """Read an experiment's params.yaml, saying which experiments exist when it is missing."""
+    path = Path(exp_dir) / PARAMS_FILE
+    if not path.is_file():
+        root = Path(exp_dir).parent
+        found = sorted(p.parent.name for p in root.glob(f"*/{PARAMS_FILE}"))
+        listing = ", ".join(found) if found else "none yet: run python train.py first"
+        raise ExperimentError(f"{path} does not exist. Experiments in {root}/: {listing}.")
+    return OmegaConf.load(path)
+
+
+def find_checkpoint(exp_dir: Path, which: str) -> Path:
+    """The `best` or `last` checkpoint of an experiment, or the file `which` names."""
+    named = which in ("best", "last")
+    path = Path(exp_dir) / "model" / f"{which}.ckpt" if named else Path(which)
+    if not path.is_file():
+        raise ExperimentError(
+            f"checkpoint {path} does not exist. Use checkpoint=best, "
+            "checkpoint=last or checkpoint=<path to a .ckpt file>."
+        )
+    return path
+
+
+def load_weights(model: Any, path: Path) -> None:
+    """Load a Lightning checkpoint's weights into `model`, with only plain tensors unpickled."""
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        state_dict = checkpoint["state_dict"]
+    except Exception as error:  # torch raises many types for a damaged file
+        raise ExperimentError(
+            f"{path} is not a readable Lightning checkpoint ({error})."
+        ) from error
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as error:
+        raise ExperimentError(
+            f"{path} does not fit the model in params.yaml: it was saved by "
+            f"another model or configuration.\n{error}"
+        ) from error
+
+
+def log_to_file(path: Path) -> None:
+    """Copy everything logged from now on into a text log, e.g. log/train.log."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    logging.getLogger().addHandler(handler)
+
+
+def instantiate_each(group: DictConfig | None) -> list:
+    """Build every object of a group such as `logger` or `callbacks`; null entries are skipped."""
+    from hydra.utils import instantiate
+
+    return [instantiate(node) for node in (group or {}).values() if node is not None]
