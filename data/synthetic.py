@@ -1,10 +1,11 @@
-"""A synthetic stand-in for DRIVE: fundus-like images with branching vessel trees.
+"""A synthetic stand-in for DRIVE: fundus-like photographs with branching vessel trees.
 
-Writes DRIVE's exact layout and formats (see data/drive.py): 565x584 RGB LZW-compressed TIFF
-images, vessel labels and field-of-view masks as 0/255 GIFs, and a second observer's labels for
-the test set. Everything derives from the seed, one generator per image, so the same seed gives
-the same files. Uneven illumination, dark blobs and bright spots make a global threshold of the
-green channel clearly worse than a trained network.
+Writes DRIVE's exact layout and formats (see data/drive.py), so the same loaders read both:
+565x584 RGB LZW-compressed TIFF images, vessel labels and field-of-view masks as 0/255 GIFs, and
+a second observer's labels for the test set. Each image has its own generator seeded from
+(seed, subset, id): the same seed gives byte-identical files whatever the number of images.
+Uneven illumination, dark blobs and bright spots keep a global threshold of the green channel
+well below what a trained network reaches, so it is a real (if easier) learning problem.
 
     python -m data.synthetic --root data/synthetic --seed 0
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,126 +22,202 @@ from PIL import Image, ImageDraw, ImageFilter
 
 WIDTH, HEIGHT = 565, 584
 FIRST_TRAINING_ID = 21  # DRIVE numbers test images 01-20 and training images 21-40
-# How much a vessel darkens each channel relative to its contrast: mostly green, as in fundus photos
-VESSEL_ABSORPTION = np.array([0.45, 1.0, 0.7])
+SUBSET_CODES = {"training": 0, "test": 1}  # part of each image's seed
+# How much a vessel darkens each channel for a given contrast: blood absorbs green most.
+VESSEL_ABSORPTION = np.array([0.35, 1.0, 0.6], dtype=np.float32)
+STEP = 5.0  # pixels a vessel advances per step of its random walk
+Point = tuple[float, float]  # (x, y) in pixels
 
 
-def _gaussian(shape: tuple[int, int], centre: tuple[float, float], sigma: float) -> np.ndarray:
-    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
-    return np.exp(-((cols - centre[0]) ** 2 + (rows - centre[1]) ** 2) / (2 * sigma**2))
+def image_filenames(subset: str, number: int) -> dict[str, str]:
+    """Paths of one sample's files relative to the dataset root, as DRIVE names them."""
+    names = {
+        "image": f"{subset}/images/{number:02d}_{subset}.tif",
+        "label": f"{subset}/1st_manual/{number:02d}_manual1.gif",
+        "fov": f"{subset}/mask/{number:02d}_{subset}_mask.gif",
+    }
+    if subset == "test":  # DRIVE has a second observer for the test images only
+        names["label2"] = f"{subset}/2nd_manual/{number:02d}_manual2.gif"
+    return names
 
 
-def fov_disc(rng: np.random.Generator) -> tuple[np.ndarray, tuple[float, float], float]:
-    """Boolean field-of-view disc, its centre (x, y) and radius in pixels."""
-    centre = (WIDTH / 2 + rng.uniform(-4, 4), HEIGHT / 2 + rng.uniform(-4, 4))
-    radius = rng.uniform(266, 274)
-    rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]
-    return (cols - centre[0]) ** 2 + (rows - centre[1]) ** 2 <= radius**2, centre, radius
+def fov_mask(centre: Point, radius: float) -> np.ndarray:
+    """(H, W) bool disc of the camera's field of view; centre is (x, y) in pixels."""
+    rows, cols = np.ogrid[0:HEIGHT, 0:WIDTH]
+    return (cols - centre[0]) ** 2 + (rows - centre[1]) ** 2 <= radius**2
+
+
+def _smooth_noise(rng: np.random.Generator, cells: int) -> np.ndarray:
+    """(H, W) float32 noise in [-0.5, 0.5] that varies over about WIDTH / cells pixels."""
+    coarse = Image.fromarray(rng.integers(0, 256, (cells, cells), dtype=np.uint8))
+    return np.asarray(coarse.resize((WIDTH, HEIGHT), Image.BICUBIC), np.float32) / 255 - 0.5
+
+
+def _add_spot(image: np.ndarray, centre: Point, sigma: float, rgb: np.ndarray) -> None:
+    """Add a Gaussian spot of peak `rgb` (negative darkens), computed on a local patch only."""
+    reach = int(3 * sigma) + 1
+    x, y = int(centre[0]), int(centre[1])
+    top, left = max(0, y - reach), max(0, x - reach)
+    rows, cols = np.ogrid[top : min(HEIGHT, y + reach), left : min(WIDTH, x + reach)]
+    spot = np.exp(-((cols - centre[0]) ** 2 + (rows - centre[1]) ** 2) / (2 * sigma**2))
+    image[top : top + spot.shape[0], left : left + spot.shape[1]] += spot[..., None] * rgb
 
 
 def fundus_background(
-    rng: np.random.Generator, centre: tuple[float, float], radius: float, disc: tuple[float, float]
+    rng: np.random.Generator, centre: Point, radius: float, disc: Point, macula: Point
 ) -> np.ndarray:
-    """(H, W, 3) float background in [0, 1]: orange retina, optic disc, macula, uneven light."""
-    colour = np.array([rng.uniform(0.70, 0.85), rng.uniform(0.33, 0.45), rng.uniform(0.12, 0.2)])
-    rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]
+    """(H, W, 3) float32 retina, about [0, 1]: orange, unevenly lit, bright disc, dark macula."""
+    colour = np.array(
+        [rng.uniform(0.75, 0.9), rng.uniform(0.36, 0.46), rng.uniform(0.12, 0.2)], np.float32
+    )
+    rows, cols = np.ogrid[0:HEIGHT, 0:WIDTH]
     angle = rng.uniform(0, 2 * math.pi)
+    # Light falls off along one direction and towards the rim, differently in every photo: the
+    # same green value is vessel in one place and background in another.
     slope = ((cols - centre[0]) * math.cos(angle) + (rows - centre[1]) * math.sin(angle)) / radius
-    vignette = ((cols - centre[0]) ** 2 + (rows - centre[1]) ** 2) / radius**2
-    light = 1.0 + rng.uniform(0.25, 0.45) * slope - rng.uniform(0.2, 0.35) * vignette
-    # Low-frequency texture: a coarse random grid, smoothly enlarged.
-    coarse = Image.fromarray(rng.uniform(0, 255, (10, 10)).astype(np.uint8))
-    texture = np.asarray(coarse.resize((WIDTH, HEIGHT), Image.BICUBIC), dtype=float) / 255 - 0.5
-    image = colour * (light + 0.12 * texture)[..., None]
-    image += np.array([0.25, 0.35, 0.25]) * _gaussian((HEIGHT, WIDTH), disc, 30)[..., None]
-    macula = (2 * centre[0] - disc[0] * 0.9, centre[1] + rng.uniform(-15, 15))
-    image -= np.array([0.10, 0.08, 0.03]) * _gaussian((HEIGHT, WIDTH), macula, 45)[..., None]
+    rim = ((cols - centre[0]) ** 2 + (rows - centre[1]) ** 2) / radius**2
+    light = 1 + rng.uniform(0.15, 0.3) * slope - rng.uniform(0.15, 0.3) * rim
+    light += rng.uniform(0.15, 0.25) * _smooth_noise(rng, 4) + 0.06 * _smooth_noise(rng, 40)
+    image = colour * light.astype(np.float32)[..., None]
+    _add_spot(image, disc, rng.uniform(22, 28), np.array([0.25, 0.4, 0.3]))
+    _add_spot(image, macula, rng.uniform(35, 50), -colour * rng.uniform(0.2, 0.3))
     return image
 
 
+@dataclass
+class Vessel:
+    """A stretch of vessel still to grow: where it starts and how it looks."""
+
+    start: Point
+    heading: float  # radians, in image coordinates (y points down)
+    width: float  # pixels
+    contrast: float  # fraction of the green channel it absorbs, before blurring
+    bend: float = 0.0  # radians per step: the main arcades curve around the macula
+    seen_by_second_observer: bool = True
+
+
 class VesselPainter:
-    """Draws branching vessel trees into a label, a second observer's label and a contrast map."""
+    """Grows vessel trees and draws them into both observers' labels and a darkening map."""
 
-    def __init__(self, rng: np.random.Generator, fov: np.ndarray) -> None:
-        self.rng = rng
-        self.fov = fov
-        self.images = {
-            name: Image.new("L", (WIDTH, HEIGHT)) for name in ("label", "label2", "dark")
-        }
-        self.draw = {name: ImageDraw.Draw(image) for name, image in self.images.items()}
+    def __init__(self, rng: np.random.Generator, fov: np.ndarray, macula: Point) -> None:
+        self.rng, self.fov, self.macula = rng, fov, macula
+        names = ("label", "label2", "dark")
+        self.layers = {name: Image.new("L", (WIDTH, HEIGHT)) for name in names}
+        self.pens = {name: ImageDraw.Draw(layer) for name, layer in self.layers.items()}
 
-    def tree(
-        self, start: tuple[float, float], heading: float, width: float, level: int = 0
-    ) -> None:
-        """Grow one vessel by a tortuous random walk, then split it in two thinner branches."""
+    def grow_tree(self, root: Vessel) -> None:
+        """Grow a tree: each stretch walks on, then forks into a wide and a thin branch."""
+        rng, pending = self.rng, [root]
+        while pending:
+            vessel = pending.pop()
+            points, direction, inside = self._walk(vessel)
+            self._draw(vessel, points)
+            if not inside or vessel.width < 1.25:
+                continue
+            side = rng.choice([-1, 1])
+            for share, turn in ((rng.uniform(0.85, 0.95), 0.2), (rng.uniform(0.45, 0.7), 1.0)):
+                width = vessel.width * share
+                pending.append(
+                    Vessel(
+                        start=points[-1],
+                        heading=direction + side * turn * rng.uniform(0.4, 1.2),
+                        width=width,
+                        contrast=vessel.contrast * rng.uniform(0.85, 1.1),
+                        bend=vessel.bend * 0.7 if turn < 0.5 else 0.0,
+                        # The second observer misses some capillaries, and all they feed.
+                        seen_by_second_observer=vessel.seen_by_second_observer
+                        and (width >= 2 or rng.random() < 0.7),
+                    )
+                )
+                side = -side
+
+    def _walk(self, vessel: Vessel) -> tuple[list[Point], float, bool]:
+        """Random-walk one stretch: its points, final course, and whether it can go on."""
         rng = self.rng
-        contrast = rng.uniform(0.25, 0.5) * min(1.0, 0.35 + width / 6)
-        observer_width = max(1, round(width + rng.choice([-1, 0, 0, 1])))
-        x, y = start
-        for _ in range(int(rng.uniform(14, 30))):
-            heading += rng.normal(0, 0.18)
-            nx, ny = x + 7 * math.cos(heading), y + 7 * math.sin(heading)
-            if not (0 <= nx < WIDTH and 0 <= ny < HEIGHT and self.fov[int(ny), int(nx)]):
-                return
-            segment = [(x, y), (nx, ny)]
-            self.draw["label"].line(segment, fill=255, width=max(1, round(width)))
-            if width >= 1.4 or rng.random() < 0.6:  # the second observer misses some capillaries
-                self.draw["label2"].line(segment, fill=255, width=observer_width)
-            self.draw["dark"].line(
-                segment, fill=int(255 * contrast), width=max(1, round(width)) + 1
-            )
-            x, y = nx, ny
-        if width > 1.1 and level < 7:
-            spread = rng.uniform(0.35, 0.8)
-            self.tree((x, y), heading + spread, width * rng.uniform(0.7, 0.85), level + 1)
-            self.tree((x, y), heading - spread, width * rng.uniform(0.6, 0.8), level + 1)
+        points, direction, wiggle = [vessel.start], vessel.heading, 0.0
+        for _ in range(rng.integers(10, 25)):
+            # Tortuosity: the heading wiggles about a course that itself drifts slowly.
+            direction += vessel.bend + rng.normal(0, 0.04)
+            wiggle = 0.75 * wiggle + rng.normal(0, 0.15)
+            x = points[-1][0] + STEP * math.cos(direction + wiggle)
+            y = points[-1][1] + STEP * math.sin(direction + wiggle)
+            if not (0 <= x < WIDTH and 0 <= y < HEIGHT and self.fov[int(y), int(x)]):
+                return points, direction, False
+            points.append((x, y))
+            if math.dist((x, y), self.macula) < 30:  # the fovea has no vessels
+                return points, direction, False
+        return points, direction, True
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Binary labels, and the vessel contrast map softened like an optical image."""
-        dark = self.images["dark"].filter(ImageFilter.GaussianBlur(1.0))
+    def _draw(self, vessel: Vessel, points: list[Point]) -> None:
+        width = max(1, round(vessel.width))
+        darkness = round(255 * vessel.contrast)
+        self.pens["label"].line(points, fill=255, width=width, joint="curve")
+        self.pens["dark"].line(points, fill=darkness, width=width, joint="curve")
+        if vessel.seen_by_second_observer:
+            # Observers disagree on the exact edges: widths differ by up to a pixel.
+            width2 = max(1, width + int(self.rng.integers(-1, 2)))
+            self.pens["label2"].line(points, fill=255, width=width2, joint="curve")
+
+    def results(self) -> dict[str, np.ndarray]:
+        """Crisp binary labels, and the darkening map (0-1) softened like an optical image."""
+        dark = self.layers["dark"].filter(ImageFilter.GaussianBlur(0.9))
         return {
-            "label": np.asarray(self.images["label"]) > 0,
-            "label2": np.asarray(self.images["label2"]) > 0,
-            "dark": np.asarray(dark, dtype=float) / 255,
+            "label": np.asarray(self.layers["label"]) > 0,
+            "label2": np.asarray(self.layers["label2"]) > 0,
+            "dark": np.asarray(dark, np.float32) / 255,
         }
+
+
+def grow_vessels(
+    rng: np.random.Generator, fov: np.ndarray, disc: Point, macula: Point, side: int
+) -> dict[str, np.ndarray]:
+    """Four main trees leave the optic disc (two arch around the macula), and a few small ones.
+
+    `side` is +1 when the disc is right of the centre, -1 when left.
+    """
+    painter = VesselPainter(rng, fov, macula)
+    temporal = math.pi if side > 0 else 0.0  # from the disc towards the macula
+    for up_down in (-1, 1):
+        arcade = math.atan2(up_down * 0.95, -side * 0.3) + rng.normal(0, 0.1)
+        nasal = math.atan2(up_down * 0.6, side * 0.8) + rng.normal(0, 0.25)
+        bend = up_down * side * rng.uniform(0.02, 0.03)
+        painter.grow_tree(Vessel(disc, arcade, rng.uniform(6.5, 8), rng.uniform(0.45, 0.6), bend))
+        painter.grow_tree(Vessel(disc, nasal, rng.uniform(5, 6.5), rng.uniform(0.4, 0.55)))
+    for _ in range(rng.integers(2, 5)):
+        heading = temporal + rng.uniform(-0.5, 0.5)
+        painter.grow_tree(Vessel(disc, heading, rng.uniform(2.5, 4), rng.uniform(0.35, 0.5)))
+    return painter.results()
 
 
 def add_lesions(rng: np.random.Generator, image: np.ndarray, fov: np.ndarray) -> None:
-    """Dark blobs (haemorrhages) and bright spots (exudates): traps for a global threshold."""
+    """Dark blobs (haemorrhages, 5-20 px) and bright spots (exudates): traps for a threshold."""
     inside = np.argwhere(fov)
-    for _ in range(rng.integers(4, 10)):
-        row, col = inside[rng.integers(len(inside))]
-        blob = _gaussian(image.shape[:2], (col, row), rng.uniform(3, 9))
-        image *= 1 - rng.uniform(0.3, 0.55) * blob[..., None] * np.array([0.6, 1.0, 0.9])
     for _ in range(rng.integers(3, 9)):
         row, col = inside[rng.integers(len(inside))]
-        spot = _gaussian(image.shape[:2], (col, row), rng.uniform(2, 5))
-        image += rng.uniform(0.15, 0.3) * spot[..., None] * np.array([1.0, 0.9, 0.3])
+        darkness = rng.uniform(0.25, 0.5) * np.array([0.5, 1.0, 0.8]) * image[row, col]
+        _add_spot(image, (col, row), rng.uniform(2, 6), -darkness)
+    for _ in range(rng.integers(3, 10)):
+        row, col = inside[rng.integers(len(inside))]
+        brightness = rng.uniform(0.15, 0.3) * np.array([1.0, 0.9, 0.3])
+        _add_spot(image, (col, row), rng.uniform(1.5, 4), brightness)
 
 
 def synthesise(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One sample: `image` (H, W, 3) uint8; `label`, `label2`, `fov` (H, W) bool."""
-    fov, centre, radius = fov_disc(rng)
-    side = rng.choice([-1, 1])
-    disc = (centre[0] + side * rng.uniform(0.45, 0.6) * radius, centre[1] + rng.uniform(-30, 30))
-    image = fundus_background(rng, centre, radius, disc)
-    painter = VesselPainter(rng, fov)
-    for arcade in range(6):
-        # Two big arcades above and below the disc, towards the macula, plus smaller ones.
-        heading = (math.pi if side > 0 else 0.0) + (1 if arcade % 2 else -1) * rng.uniform(0.5, 1.1)
-        if arcade >= 2:
-            heading += math.pi + rng.normal(0, 0.4)
-        painter.tree(
-            disc, heading, width=rng.uniform(6.0, 8.0) if arcade < 2 else rng.uniform(4.0, 5.5)
-        )
-    vessels = painter.arrays()
+    """One sample: `image` (H, W, 3) uint8; `label`, `label2` and `fov` (H, W) bool."""
+    centre = (WIDTH / 2 + rng.uniform(-4, 4), HEIGHT / 2 + rng.uniform(-4, 4))
+    radius = rng.uniform(265, 275)
+    fov = fov_mask(centre, radius)
+    side = int(rng.choice([-1, 1]))  # optic disc right (+1) or left (-1) of the centre
+    disc = (centre[0] + side * rng.uniform(0.5, 0.62) * radius, centre[1] + rng.uniform(-25, 25))
+    macula = (centre[0] - side * rng.uniform(0.05, 0.15) * radius, disc[1] + rng.uniform(-10, 20))
+    image = fundus_background(rng, centre, radius, disc, macula)
+    vessels = grow_vessels(rng, fov, disc, macula, side)
     image *= 1 - vessels["dark"][..., None] * VESSEL_ABSORPTION
     add_lesions(rng, image, fov)
-    image += rng.normal(0, 0.02, image.shape)
+    image += rng.normal(0, 0.015, image.shape).astype(np.float32)  # sensor noise
     image *= fov[..., None]
-    pixels = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
     return {
-        "image": pixels,
+        "image": (np.clip(image, 0, 1) * 255).round().astype(np.uint8),
         "label": vessels["label"] & fov,
         "label2": vessels["label2"] & fov,
         "fov": fov,
@@ -147,7 +225,8 @@ def synthesise(rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 
 def _save_binary(mask: np.ndarray, path: Path) -> None:
-    Image.fromarray(mask.astype(np.uint8) * 255).save(path)
+    # Without palette optimisation the GIF reads back as 0/255 grey, as DRIVE's do.
+    Image.fromarray(mask.astype(np.uint8) * 255).save(path, optimize=False)
 
 
 def generate(root: Path, seed: int = 0, n_train: int = 20, n_test: int = 20) -> None:
@@ -156,27 +235,20 @@ def generate(root: Path, seed: int = 0, n_train: int = 20, n_test: int = 20) -> 
     Training ids are 21..20+n_train and test ids 01..n_test, as in DRIVE.
     """
     root = Path(root)
-    subsets = {
+    numbers = {
         "training": range(FIRST_TRAINING_ID, FIRST_TRAINING_ID + n_train),
         "test": range(1, n_test + 1),
     }
-    for code, (subset, ids) in enumerate(subsets.items()):
-        folders = ["images", "1st_manual", "mask"] + (["2nd_manual"] if subset == "test" else [])
-        for folder in folders:
-            (root / subset / folder).mkdir(parents=True, exist_ok=True)
+    for subset, ids in numbers.items():
         for number in ids:
-            sample = synthesise(np.random.default_rng([seed, code, number]))
-            Image.fromarray(sample["image"]).save(
-                root / subset / "images" / f"{number:02d}_{subset}.tif", compression="tiff_lzw"
-            )
-            _save_binary(
-                sample["label"], root / subset / "1st_manual" / f"{number:02d}_manual1.gif"
-            )
-            _save_binary(sample["fov"], root / subset / "mask" / f"{number:02d}_{subset}_mask.gif")
-            if subset == "test":
-                _save_binary(
-                    sample["label2"], root / subset / "2nd_manual" / f"{number:02d}_manual2.gif"
-                )
+            sample = synthesise(np.random.default_rng([seed, SUBSET_CODES[subset], number]))
+            for kind, name in image_filenames(subset, number).items():
+                path = root / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if kind == "image":
+                    Image.fromarray(sample["image"]).save(path, compression="tiff_lzw")
+                else:
+                    _save_binary(sample[kind], path)
 
 
 def main() -> None:

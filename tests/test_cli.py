@@ -23,3 +23,12 @@ def test_command_line_answers_without_torch(tmp_path: Path, script: str, args: l
     }
     assert "hydra" in imported
     assert not {"torch", "lightning"} & imported
+
+
+def test_unknown_config_options_are_named(tmp_path: Path) -> None:
+    result = run_script("train.py", "model=resnet", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Could not find 'model/resnet'" in result.stderr
+    assert "Available options in 'model':\n\tpix2pix\n\tpix2pix_paper\n\tunet" in result.stderr
+    result = run_script("train.py", "trainer.max_epoch=3", cwd=tmp_path)
+    assert result.returncode != 0 and "max_epoch" in result.stderr

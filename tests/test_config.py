@@ -66,6 +66,15 @@ def test_every_group_option_composes_and_builds() -> None:
     assert datamodule.root == Path("data/synthetic")
 
 
+def test_pix2pix_paper_preset_composes_the_default() -> None:
+    paper = compose_config(["model=pix2pix_paper"]).model
+    default = compose_config(["model=pix2pix"]).model
+    assert paper.reconstruction_loss._target_ == "utils.loss.L1Loss"
+    assert (paper.reconstruction_weight, paper.generator.dropout) == (100.0, 0.5)
+    assert paper.discriminator == default.discriminator
+    assert paper.generator_optimizer.betas == [0.5, 0.999]
+
+
 def test_unknown_options_are_refused_by_name() -> None:
     with pytest.raises(MissingConfigException, match="model/resnet"):
         compose_config(["model=resnet"])

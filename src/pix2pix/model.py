@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from src.segmenter import OptimizerFactory, Segmenter
 
 
 class Pix2Pix(Segmenter):
-    """Generator trained with `gan_loss` + `l1_weight` * L1 against a PatchGAN discriminator.
+    """Generator trained with `gan_loss` + `reconstruction_weight` * `reconstruction_loss`
+    against a PatchGAN discriminator.
 
     Two optimisers, stepped by hand each batch: first the discriminator on (image, label) as real
     and (image, generated map) as fake, then the generator to fool it and match the label.
+    The paper's reconstruction term is L1 with weight 100 (conf/model/pix2pix_paper.yaml).
     """
 
     def __init__(
@@ -25,15 +26,16 @@ class Pix2Pix(Segmenter):
         generator: nn.Module,
         discriminator: nn.Module,
         gan_loss: nn.Module,
+        reconstruction_loss: nn.Module,
         generator_optimizer: OptimizerFactory,
         discriminator_optimizer: OptimizerFactory,
-        l1_weight: float = 100.0,
+        reconstruction_weight: float = 10.0,
         name: str = "pix2pix",
     ) -> None:
-        super().__init__(net=generator, name=name)
+        super().__init__(net=generator, loss=reconstruction_loss, name=name)
         self.discriminator = discriminator
         self.gan_loss = gan_loss
-        self.l1_weight = l1_weight
+        self.reconstruction_weight = reconstruction_weight
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
         self.automatic_optimization = False
@@ -47,7 +49,8 @@ class Pix2Pix(Segmenter):
     def training_step(self, batch: dict, batch_idx: int) -> None:
         image, label = batch["image"], batch["label"]
         generator_opt, discriminator_opt = self.optimizers()
-        generated = self(image)
+        logits = self.logits(image)
+        generated = torch.sigmoid(logits)
 
         self.toggle_optimizer(discriminator_opt)
         real = self.gan_loss(self.discriminator(image, label), real=True)
@@ -60,8 +63,8 @@ class Pix2Pix(Segmenter):
 
         self.toggle_optimizer(generator_opt)
         adversarial = self.gan_loss(self.discriminator(image, generated), real=True)
-        l1 = F.l1_loss(generated, label)
-        generator_loss = adversarial + self.l1_weight * l1
+        reconstruction = self.loss(logits, label)
+        generator_loss = adversarial + self.reconstruction_weight * reconstruction
         generator_opt.zero_grad(set_to_none=True)
         self.manual_backward(generator_loss)
         generator_opt.step()
@@ -71,7 +74,7 @@ class Pix2Pix(Segmenter):
             {
                 "train/loss_generator": generator_loss,
                 "train/loss_discriminator": discriminator_loss,
-                "train/l1": l1,
+                "train/reconstruction": reconstruction,
             },
             prog_bar=True,
         )
