@@ -105,13 +105,11 @@ def test_overfit_mode_drives_the_training_loss_down(tmp_path: Path, dataset: Pat
         "debug=overfit",
         f"data.root={dataset}",
         "logger=csv",
-        "data.batch_size=4",
-        "model.net.base_channels=8",
-        "trainer.max_epochs=40",
+        "trainer.max_epochs=100",
         cwd=tmp_path,
     )
     check_ok(result)
     log = tmp_path / "experiment/unet_synthetic_noaug/log/csv/metrics.csv"
     losses = [float(row["train/loss"]) for row in csv.DictReader(log.open()) if row["train/loss"]]
-    assert len(losses) == 40
-    assert losses[-1] < 0.5 * losses[0], f"loss went from {losses[0]:.3f} to {losses[-1]:.3f}"
+    assert len(losses) == 100
+    assert losses[-1] < 0.6 * losses[0], f"loss went from {losses[0]:.3f} to {losses[-1]:.3f}"
