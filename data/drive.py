@@ -14,6 +14,18 @@ from data.manifest import DataError, Sample
 SUBSETS = ("training", "test")
 
 
+def sample_files(subset: str, number: int) -> dict[str, str]:
+    """Paths of one sample's files relative to the dataset root, as DRIVE names them."""
+    files = {
+        "image": f"{subset}/images/{number:02d}_{subset}.tif",
+        "label": f"{subset}/1st_manual/{number:02d}_manual1.gif",
+        "fov": f"{subset}/mask/{number:02d}_{subset}_mask.gif",
+    }
+    if subset == "test":  # a second observer labelled the test images only
+        files["label2"] = f"{subset}/2nd_manual/{number:02d}_manual2.gif"
+    return files
+
+
 def find_samples(root: Path, subset: str) -> list[Sample]:
     """List the samples of a DRIVE subset (`training` or `test`), sorted by id."""
     if subset not in SUBSETS:
@@ -21,14 +33,8 @@ def find_samples(root: Path, subset: str) -> list[Sample]:
     images = sorted((Path(root) / subset / "images").glob(f"*_{subset}.tif"))
     samples = []
     for image in images:
-        number = image.name.split("_")[0]
-        samples.append(
-            Sample(
-                image=f"{subset}/images/{image.name}",
-                label=f"{subset}/1st_manual/{number}_manual1.gif",
-                fov=f"{subset}/mask/{number}_{subset}_mask.gif",
-            )
-        )
+        files = sample_files(subset, int(image.name.split("_")[0]))
+        samples.append(Sample(files["image"], files["label"], files["fov"]))
     return samples
 
 

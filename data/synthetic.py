@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from data.drive import sample_files
+
 WIDTH, HEIGHT = 565, 584
 FIRST_TRAINING_ID = 21  # DRIVE numbers test images 01-20 and training images 21-40
 SUBSET_CODES = {"training": 0, "test": 1}  # part of each image's seed
@@ -27,18 +29,6 @@ SUBSET_CODES = {"training": 0, "test": 1}  # part of each image's seed
 VESSEL_ABSORPTION = np.array([0.35, 1.0, 0.6], dtype=np.float32)
 STEP = 5.0  # pixels a vessel advances per step of its random walk
 Point = tuple[float, float]  # (x, y) in pixels
-
-
-def image_filenames(subset: str, number: int) -> dict[str, str]:
-    """Paths of one sample's files relative to the dataset root, as DRIVE names them."""
-    names = {
-        "image": f"{subset}/images/{number:02d}_{subset}.tif",
-        "label": f"{subset}/1st_manual/{number:02d}_manual1.gif",
-        "fov": f"{subset}/mask/{number:02d}_{subset}_mask.gif",
-    }
-    if subset == "test":  # DRIVE has a second observer for the test images only
-        names["label2"] = f"{subset}/2nd_manual/{number:02d}_manual2.gif"
-    return names
 
 
 def fov_mask(centre: Point, radius: float) -> np.ndarray:
@@ -242,7 +232,7 @@ def generate(root: Path, seed: int = 0, n_train: int = 20, n_test: int = 20) -> 
     for subset, ids in numbers.items():
         for number in ids:
             sample = synthesise(np.random.default_rng([seed, SUBSET_CODES[subset], number]))
-            for kind, name in image_filenames(subset, number).items():
+            for kind, name in sample_files(subset, number).items():
                 path = root / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if kind == "image":
