@@ -1,4 +1,8 @@
-"""The baseline U-Net (Ronneberger et al., 2015) with BatchNorm, sized for small datasets."""
+"""The baseline U-Net (Ronneberger et al., 2015) with BatchNorm, sized for small datasets.
+
+Also holds the argument checks every net in `src` shares: `check_positive` for constructor
+arguments and `check_size` for inputs whose height and width must be multiples of 2**depth.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,28 @@ import torch
 from torch import nn
 
 
+def check_positive(net: str, **arguments: int) -> None:
+    """Raise a ValueError naming the first of `arguments` that is below 1."""
+    for name, value in arguments.items():
+        if value < 1:
+            raise ValueError(f"{net} needs {name} >= 1, got {name}={value}")
+
+
 def check_size(image: torch.Tensor, multiple: int) -> None:
-    """Raise a ValueError unless the image height and width are multiples of `multiple`."""
+    """Raise a ValueError unless `multiple` divides the height and width of (..., H, W) `image`."""
     height, width = image.shape[-2:]
     if height % multiple or width % multiple:
-        padded = (-(-height // multiple) * multiple, -(-width // multiple) * multiple)
+        padded_height, padded_width = (-(-size // multiple) * multiple for size in (height, width))
         raise ValueError(
-            f"input of {height}x{width} pixels: height and width must be multiples of {multiple}; "
-            f"pad it, e.g. to {padded[0]}x{padded[1]} (Segmenter.forward does this for you)."
+            f"input of {height}x{width} pixels (HxW): height and width must be multiples of "
+            f"{multiple}; pad the input to a multiple of {multiple}, e.g. to "
+            f"{padded_height}x{padded_width} (Segmenter.forward pads and crops for you)"
         )
 
 
 def double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
-    """(3x3 conv, BatchNorm, ReLU) twice: one U-Net level."""
+    """(3x3 conv, BatchNorm, ReLU) twice: one U-Net level, H and W unchanged."""
+    # No conv bias: the BatchNorm shift that follows makes it redundant.
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
         nn.BatchNorm2d(out_channels),
@@ -30,43 +43,48 @@ def double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
 
 
 class UNet(nn.Module):
-    """U-Net: `depth` down-samplings, `base_channels` doubling at each level.
+    """U-Net with `depth` 2x down-samplings; widths base_channels * 2**level, level 0..depth.
 
-    Maps (B, in_channels, H, W) images to (B, out_channels, H, W) logits; H and W must be
-    multiples of `size_multiple` (2**depth). Defaults give about 1.9 M parameters.
+    Maps (B, in_channels, H, W) float images to (B, out_channels, H, W) logits (no sigmoid).
+    H and W must be multiples of `size_multiple` = 2**depth. Defaults: about 1.94 M parameters.
     """
 
     def __init__(
         self, in_channels: int = 3, out_channels: int = 1, base_channels: int = 16, depth: int = 4
     ) -> None:
         super().__init__()
-        if depth < 1 or min(in_channels, out_channels, base_channels) < 1:
-            raise ValueError(
-                f"UNet needs depth >= 1 and positive channel counts, got depth={depth}, "
-                f"channels in/out/base={in_channels}/{out_channels}/{base_channels}"
-            )
-        widths = [base_channels * 2**level for level in range(depth + 1)]
-        self.size_multiple = 2**depth
-        self.encoder = nn.ModuleList([double_conv(in_channels, widths[0])])
-        self.encoder.extend(double_conv(widths[i], widths[i + 1]) for i in range(depth))
-        self.pool = nn.MaxPool2d(2)
-        self.upsample = nn.ModuleList(
-            nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
-            for i in reversed(range(depth))
+        check_positive(
+            "UNet",
+            in_channels=in_channels,
+            out_channels=out_channels,
+            base_channels=base_channels,
+            depth=depth,
         )
-        self.decoder = nn.ModuleList(
-            double_conv(2 * widths[i], widths[i]) for i in reversed(range(depth))
+        widths = [base_channels * 2**level for level in range(depth + 1)]
+        self.size_multiple: int = 2**depth
+        self.stem = double_conv(in_channels, widths[0])
+        self.down = nn.ModuleList(
+            nn.Sequential(nn.MaxPool2d(2), double_conv(widths[level], widths[level + 1]))
+            for level in range(depth)
+        )
+        # Decoder modules run from the bottleneck outwards, so they are listed deepest first.
+        self.up = nn.ModuleList(
+            nn.ConvTranspose2d(widths[level + 1], widths[level], 2, stride=2)
+            for level in reversed(range(depth))
+        )
+        self.decode = nn.ModuleList(
+            double_conv(2 * widths[level], widths[level]) for level in reversed(range(depth))
         )
         self.head = nn.Conv2d(widths[0], out_channels, 1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, H, W) float -> (B, out_channels, H, W) logits."""
         check_size(image, self.size_multiple)
+        features = self.stem(image)
         skips = []
-        features = image
-        for index, level in enumerate(self.encoder):
-            features = level(features if index == 0 else self.pool(features))
+        for down in self.down:
             skips.append(features)
-        skips.pop()  # the bottleneck has no skip connection
-        for upsample, level in zip(self.upsample, self.decoder, strict=True):
-            features = level(torch.cat([skips.pop(), upsample(features)], dim=1))
+            features = down(features)
+        for up, decode in zip(self.up, self.decode, strict=True):
+            features = decode(torch.cat([skips.pop(), up(features)], dim=1))
         return self.head(features)

@@ -1,15 +1,23 @@
-"""The pix2pix generator: a U-Net of strided 4x4 convolutions (Isola et al., 2017)."""
+"""The pix2pix generator: a U-Net of 4x4 stride-2 convolutions (Isola et al., 2017).
+
+Unlike the paper's image-to-image generator it ends without Tanh: it returns vessel logits, and
+the caller's sigmoid turns them into a vessel probability map.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from src.unet import check_size
+from src.unet import check_positive, check_size
+
+MAX_WIDTH_FACTOR = 8  # widths stop doubling at 8 * base_channels, as in the paper
+DROPOUT_LEVELS = 3  # the paper drops out in the 3 decoder levels next to the innermost one
 
 
 def init_pix2pix_weights(module: nn.Module) -> None:
-    """pix2pix initialisation: conv weights N(0, 0.02), BatchNorm scale N(1, 0.02), biases 0."""
+    """pix2pix initialisation, for `net.apply`: conv weights N(0, 0.02), BatchNorm scale
+    N(1, 0.02), biases 0."""
     if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
@@ -19,12 +27,35 @@ def init_pix2pix_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-class UNetGenerator(nn.Module):
-    """U-Net generator: each level halves the size with a 4x4 stride-2 convolution.
+def down_block(in_channels: int, out_channels: int, *, activate: bool, norm: bool) -> nn.Sequential:
+    """[LeakyReLU 0.2] -> 4x4 stride-2 conv -> [BatchNorm]: halves H and W."""
+    layers: list[nn.Module] = [nn.LeakyReLU(0.2)] if activate else []
+    # A bias is redundant before BatchNorm, whose shift plays its role.
+    layers.append(nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1, bias=not norm))
+    if norm:
+        layers.append(nn.BatchNorm2d(out_channels))
+    return nn.Sequential(*layers)
 
-    Maps (B, in_channels, H, W) images to (B, out_channels, H, W) logits (no final activation: a
-    sigmoid makes them vessel probabilities). H and W must be multiples of 2**depth. Channels double
-    per level up to 8 * base_channels; the three innermost decoder levels use dropout.
+
+def up_block(in_channels: int, out_channels: int, *, norm: bool, dropout: float) -> nn.Sequential:
+    """ReLU -> 4x4 stride-2 transposed conv -> [BatchNorm] -> [Dropout]: doubles H and W."""
+    layers: list[nn.Module] = [
+        nn.ReLU(),
+        nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, bias=not norm),
+    ]
+    if norm:
+        layers.append(nn.BatchNorm2d(out_channels))
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class UNetGenerator(nn.Module):
+    """pix2pix U-Net generator: `depth` levels, each halving H and W with a strided 4x4 conv.
+
+    Maps (B, in_channels, H, W) float images to (B, out_channels, H, W) logits (no Tanh or
+    sigmoid). H and W must be multiples of `size_multiple` = 2**depth. Widths double per level
+    from base_channels up to 8 * base_channels; `dropout` applies in train mode only.
     """
 
     def __init__(
@@ -36,52 +67,53 @@ class UNetGenerator(nn.Module):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        if depth < 2 or min(in_channels, out_channels, base_channels) < 1:
-            raise ValueError(
-                f"UNetGenerator needs depth >= 2 and positive channel counts, got "
-                f"depth={depth}, channels in/out/base={in_channels}/{out_channels}/"
-                f"{base_channels}"
+        check_positive(
+            "UNetGenerator",
+            in_channels=in_channels,
+            out_channels=out_channels,
+            base_channels=base_channels,
+            depth=depth,
+        )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"UNetGenerator needs 0 <= dropout < 1, got dropout={dropout}")
+        widths = [base_channels * min(2**level, MAX_WIDTH_FACTOR) for level in range(depth)]
+        innermost = depth - 1
+        self.size_multiple: int = 2**depth
+        # No norm on the outermost level (the paper's choice), nor on the innermost, whose map
+        # is 1x1 for a 2**depth patch: BatchNorm over a single value per image is degenerate.
+        self.down = nn.ModuleList(
+            down_block(
+                in_channels if level == 0 else widths[level - 1],
+                widths[level],
+                activate=level > 0,
+                norm=0 < level < innermost,
             )
-        widths = [base_channels * min(2**level, 8) for level in range(depth)]
-        self.size_multiple = 2**depth
-        self.down = nn.ModuleList()
-        for level in range(depth):
-            source = in_channels if level == 0 else widths[level - 1]
-            layers: list[nn.Module] = [] if level == 0 else [nn.LeakyReLU(0.2)]
-            layers.append(
-                nn.Conv2d(
-                    source, widths[level], 4, stride=2, padding=1, bias=level in (0, depth - 1)
-                )
+            for level in range(depth)
+        )
+        # Decoder blocks run from the innermost level outwards; all but the innermost take
+        # their input concatenated with the encoder's skip, hence twice the width.
+        self.up = nn.ModuleList(
+            up_block(
+                widths[level] * (1 if level == innermost else 2),
+                out_channels if level == 0 else widths[level - 1],
+                norm=level > 0,
+                dropout=dropout if level > 0 and 0 < innermost - level <= DROPOUT_LEVELS else 0.0,
             )
-            # No norm on the outermost layer (as in the paper) nor on the 1x1 bottleneck of a patch.
-            if 0 < level < depth - 1:
-                layers.append(nn.BatchNorm2d(widths[level]))
-            self.down.append(nn.Sequential(*layers))
-        self.up = nn.ModuleList()
-        for level in reversed(range(depth)):
-            source = widths[level] if level == depth - 1 else 2 * widths[level]
-            target = out_channels if level == 0 else widths[level - 1]
-            layers = [
-                nn.ReLU(),
-                nn.ConvTranspose2d(source, target, 4, stride=2, padding=1, bias=level == 0),
-            ]
-            if level > 0:
-                layers.append(nn.BatchNorm2d(target))
-            if 0 < depth - 1 - level < 4 and level > 0 and dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            self.up.append(nn.Sequential(*layers))
+            for level in reversed(range(depth))
+        )
         self.apply(init_pix2pix_weights)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, H, W) float -> (B, out_channels, H, W) logits."""
         check_size(image, self.size_multiple)
         skips = []
         features = image
-        for block in self.down:
-            features = block(features)
+        for down in self.down:
+            features = down(features)
             skips.append(features)
-        skips.pop()
-        for index, block in enumerate(self.up):
-            if index > 0:
-                features = torch.cat([features, skips.pop()], dim=1)
-            features = block(features)
+        skips.pop()  # the innermost output feeds the decoder directly, not as a skip
+        for up in self.up:
+            features = up(features)
+            if skips:
+                features = torch.cat([skips.pop(), features], dim=1)
         return features
