@@ -14,6 +14,7 @@ $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(MAKE) --no-print-directory hooks
 	touch $@
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
@@ -29,8 +30,11 @@ train: $(VENV)/.runtime  ## Generate the synthetic data, train and test EXP (ARG
 test: $(VENV)/.dev  ## Run the test suite
 	$(PY) -m pytest
 
+hooks:  ## Install the git hook that checks branch names before each commit
+	@if git rev-parse --git-dir >/dev/null 2>&1; then git config core.hooksPath .githooks; fi
+
 lint: $(VENV)/.dev  ## Check style with ruff
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-.PHONY: help venv train test lint
+.PHONY: help venv train test lint hooks

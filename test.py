@@ -19,6 +19,7 @@ from utils.experiment import (
     find_checkpoint,
     load_params,
     load_weights,
+    log_lightning_once,
     register_resolvers,
 )
 
@@ -40,6 +41,7 @@ def main(cfg: DictConfig) -> None:
 
     from hydra.utils import instantiate
 
+    log_lightning_once()
     model = instantiate(params.model)
     load_weights(model, checkpoint)
     datamodule = instantiate(params.data)

@@ -12,11 +12,13 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from data.manifest import DataError
+from utils.branch import branch_warnings
 from utils.experiment import (
     ExperimentError,
     create_experiment_dir,
     exit_cleanly_on,
     instantiate_each,
+    log_lightning_once,
     log_to_file,
     register_resolvers,
     write_params,
@@ -31,6 +33,10 @@ register_resolvers()
 def main(cfg: DictConfig) -> float | None:
     import lightning as L
     from hydra.utils import instantiate
+
+    log_lightning_once()
+    for warning in branch_warnings(cfg.model.name, cfg.data.name, cfg.data.augment):
+        log.warning(warning)
 
     # Check the data before anything is written: a missing dataset stops here.
     datamodule = instantiate(cfg.data)

@@ -15,6 +15,12 @@ from utils.experiment import register_resolvers, resolved_params
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
+@pytest.fixture(autouse=True)
+def outside_any_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The default exp_name follows the current git branch: keep the developer's branch out of it.
+    monkeypatch.chdir(tmp_path)
+
+
 def compose_config(overrides: list[str], name: str = "config") -> DictConfig:
     """Compose conf/<name>.yaml with command-line style overrides, as train.py does."""
     register_resolvers()

@@ -14,6 +14,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from utils.branch import current_branch, follows_rules
+
 SUBFOLDERS = ("log", "model", "result")
 PARAMS_FILE = "params.yaml"
 
@@ -23,10 +25,21 @@ class ExperimentError(Exception):
 
 
 def register_resolvers() -> None:
-    """Config resolvers used by conf/, e.g. `${aug_tag:${data.augment}}` -> `aug` / `noaug`."""
+    """Config resolvers used by conf/.
+
+    `${aug_tag:${data.augment}}` -> `aug` / `noaug`; `${branch_or:default}` -> the current git
+    branch where it is an experiment branch (TEMP_.../MAIN_...), else `default`.
+    """
     OmegaConf.register_new_resolver(
         "aug_tag", lambda augment: "aug" if augment else "noaug", replace=True
     )
+    OmegaConf.register_new_resolver("branch_or", experiment_branch_or, replace=True, use_cache=True)
+
+
+def experiment_branch_or(default: str) -> str:
+    """The checked-out branch if it follows the experiment naming rules, else `default`."""
+    branch = current_branch()
+    return branch if follows_rules(branch) else default
 
 
 def exit_cleanly_on(*errors: type[Exception]) -> Callable:
@@ -73,7 +86,9 @@ def resolved_params(cfg: DictConfig, overrides: list[str]) -> dict:
 
 def write_params(cfg: DictConfig, overrides: list[str], path: Path) -> None:
     """Save the resolved config as params.yaml, the record of what this experiment ran."""
-    OmegaConf.save(OmegaConf.create(resolved_params(cfg, overrides)), path)
+    params = resolved_params(cfg, overrides)
+    params["branch"] = current_branch()
+    OmegaConf.save(OmegaConf.create(params), path)
 
 
 def load_params(exp_dir: Path) -> DictConfig:
@@ -117,6 +132,14 @@ def load_weights(model: Any, path: Path) -> None:
             f"{path} does not fit the model in params.yaml: it was saved by "
             f"another model or configuration.\n{error}"
         ) from error
+
+
+def log_lightning_once() -> None:
+    """Print each Lightning message once: on import it adds a console handler of its own beside
+    the root one that Hydra configured. Its messages still reach the root's handlers (and files)."""
+    import lightning  # noqa: F401  (sets up its logger on import)
+
+    logging.getLogger("lightning").handlers.clear()
 
 
 def log_to_file(path: Path) -> None:
