@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-EXP ?= unet_synthetic_noaug
+EXP ?=
 ARGS ?=
+# Hydra overrides of `make train`; the experiment name is then whatever train.py composes from them.
+RUN_ARGS = $(if $(EXP),exp_name=$(EXP)) $(ARGS)
 
 .DEFAULT_GOAL := help
 
@@ -23,9 +25,9 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 
 venv: $(VENV)/.dev  ## Create .venv and install the pinned dependencies
 
-train: $(VENV)/.runtime  ## Generate the synthetic data, train and test EXP (ARGS="..." adds Hydra overrides)
-	$(PY) train.py exp_name=$(EXP) $(ARGS)
-	$(PY) test.py exp_name=$(EXP)
+train: $(VENV)/.runtime  ## Generate the synthetic data, train and test (ARGS="..." Hydra overrides, EXP=name)
+	$(PY) train.py $(RUN_ARGS)
+	$(PY) test.py exp_name=$$($(PY) train.py $(RUN_ARGS) --cfg job --package exp_name)
 
 test: $(VENV)/.dev  ## Run the test suite
 	$(PY) -m pytest

@@ -50,7 +50,13 @@ def main(cfg: DictConfig) -> None:
     log.info("Testing %s with %s", cfg.exp_name, checkpoint)
     trainer.test(model, datamodule=datamodule, verbose=False)
 
-    metrics = json.loads((Path(cfg.paths.result_dir) / "metrics.json").read_text())
+    metrics_file = Path(cfg.paths.result_dir) / "metrics.json"
+    if not metrics_file.is_file():
+        raise ExperimentError(
+            f"no test image was scored, so {metrics_file} was not written; "
+            "check trainer.limit_test_batches and the test manifest."
+        )
+    metrics = json.loads(metrics_file.read_text())
     log.info(
         "Test scores inside the field of view: %s",
         ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)),

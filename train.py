@@ -35,8 +35,6 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.utils import instantiate
 
     log_lightning_once()
-    for warning in branch_warnings(cfg.model.name, cfg.data.name, cfg.data.augment):
-        log.warning(warning)
 
     # Check the data before anything is written: a missing dataset stops here.
     datamodule = instantiate(cfg.data)
@@ -47,6 +45,8 @@ def main(cfg: DictConfig) -> float | None:
     write_params(cfg, HydraConfig.get().overrides.task, exp_dir / "params.yaml")
     log_to_file(exp_dir / "log" / "train.log")
     log.info("Experiment %s: %s", cfg.exp_name, exp_dir)
+    for warning in branch_warnings(cfg.model.name, cfg.data.name, cfg.data.augment):
+        log.warning(warning)
 
     L.seed_everything(cfg.seed, workers=True)
     model = instantiate(cfg.model)

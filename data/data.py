@@ -157,7 +157,7 @@ class VesselDataModule(L.LightningDataModule):
         num_workers: int = 0,
         fixed_patches: bool = False,
         val_count: int = 4,
-        seed: int = 0,
+        generator_seed: int = 0,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -170,7 +170,7 @@ class VesselDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.fixed_patches = fixed_patches
         self.val_count = val_count
-        self.seed = seed
+        self.generator_seed = generator_seed
         self._caches: dict[str, CachedImages] = {}
 
     def prepare_data(self) -> None:
@@ -187,7 +187,7 @@ class VesselDataModule(L.LightningDataModule):
             )
         from data.prepare import prepare
 
-        prepare(self.root, self.source, val_count=self.val_count, seed=self.seed)
+        prepare(self.root, self.source, val_count=self.val_count, seed=self.generator_seed)
 
     def cache(self, split: str) -> CachedImages:
         """The decoded images of a split, loaded on first use."""

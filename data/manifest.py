@@ -122,9 +122,15 @@ def load_sample(root: Path, sample: Sample) -> DecodedSample:
                 f"{root / path}: size {array.shape[1]}x{array.shape[0]} differs from its image "
                 f"{root / sample.image} ({image.shape[1]}x{image.shape[0]}); they must match."
             )
+    fov = _binary(fov, root / sample.fov, "field-of-view mask")
+    if not fov.any():
+        raise DataError(
+            f"{root / sample.fov}: the field-of-view mask is empty, so nothing would be "
+            "scored. Mark the region to score with 255."
+        )
     return DecodedSample(
         name=sample.name,
         image=image,
         label=_binary(label, root / sample.label, "vessel label"),
-        fov=_binary(fov, root / sample.fov, "field-of-view mask"),
+        fov=fov,
     )

@@ -53,13 +53,15 @@ class Segmenter(L.LightningModule):
         pad_h = -height % self.size_multiple
         pad_w = -width % self.size_multiple
         if pad_h or pad_w:
-            # Reflection keeps image statistics at the border, unlike zeros.
-            image = F.pad(image, (0, pad_w, 0, pad_h), mode="reflect")
+            # Reflection keeps image statistics at the border, unlike zeros; it needs the pad to
+            # be smaller than the image, so tiny inputs repeat their edge instead.
+            fits = pad_h < height and pad_w < width
+            image = F.pad(image, (0, pad_w, 0, pad_h), mode="reflect" if fits else "replicate")
         return self.net(image)[..., :height, :width]
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Vessel probabilities (B, 1, H, W) in [0, 1]."""
-        return torch.sigmoid(self.logits(image))
+        return torch.sigmoid(self.logits(image).float())  # float: bf16 would tie at 0.5
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.loss(self.logits(batch["image"]), batch["label"])

@@ -10,7 +10,7 @@ from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from utils.experiment import register_resolvers, resolved_params
+from utils.experiment import instantiate_each, register_resolvers, resolved_params
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -69,7 +69,16 @@ def test_every_group_option_composes_and_builds() -> None:
     cfg = compose_config(["debug=overfit"])
     assert cfg.data.fixed_patches and cfg.data.samples_per_epoch == cfg.data.batch_size
     datamodule = instantiate(cfg.data)
-    assert datamodule.root == Path("data/synthetic")
+    assert datamodule.root == Path("data/synthetic") and datamodule.fixed_patches
+    for option in ("trainer=default", "trainer=cpu"):
+        cfg = compose_config([option, "logger=csv"])
+        trainer = instantiate(
+            cfg.trainer,
+            logger=instantiate_each(cfg.logger),
+            callbacks=instantiate_each(cfg.callbacks),
+        )
+        assert trainer.max_epochs == 10 and trainer.logger.log_dir.rstrip("/").endswith("log/csv")
+        assert trainer.checkpoint_callback.dirpath.endswith("unet_synthetic_noaug/model")
 
 
 def test_pix2pix_paper_preset_composes_the_default() -> None:
@@ -87,6 +96,12 @@ def test_unknown_options_are_refused_by_name() -> None:
 
 
 def test_test_config_needs_only_the_experiment() -> None:
-    cfg = compose_config(["exp_name=x", "debug=fast"], name="test")
+    cfg = compose_config(["exp_name=x", "trainer.limit_test_batches=1"], name="test")
     assert cfg.paths.result_dir == "experiment/x/result" and cfg.checkpoint == "best"
     assert cfg.trainer.limit_test_batches == 1
+
+
+def test_debug_presets_name_their_own_throwaway_runs() -> None:
+    cfg = compose_config(["debug=fast"])
+    assert cfg.exp_name == "unet_synthetic_debug_fast" and cfg.overwrite
+    assert compose_config(["debug=overfit", "exp_name=mine"]).exp_name == "mine"

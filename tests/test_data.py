@@ -146,6 +146,14 @@ def test_non_binary_label_is_refused(dataset: Path, tmp_path: Path) -> None:
         VesselDataModule(str(root)).setup("fit")
 
 
+def test_empty_field_of_view_is_refused(dataset: Path, tmp_path: Path) -> None:
+    root = _copy(dataset, tmp_path)
+    path = root / "training/mask/22_training_mask.gif"
+    Image.fromarray(np.zeros((584, 565), np.uint8)).save(path)
+    with pytest.raises(DataError, match="22_training_mask.gif: the field-of-view mask is empty"):
+        VesselDataModule(str(root)).setup("fit")
+
+
 def test_malformed_and_empty_manifests(tmp_path: Path) -> None:
     (tmp_path / "train.txt").write_text("only/two paths.gif\n")
     with pytest.raises(DataError, match=r"train.txt:1: expected 3 paths"):

@@ -25,6 +25,13 @@ def test_full_size_inference_gives_probabilities(model_name: str, batch: int) ->
     assert torch.isfinite(probs).all() and probs.min() >= 0.0 and probs.max() <= 1.0
 
 
+def test_inputs_smaller_than_the_size_multiple_are_padded() -> None:
+    # pix2pix needs multiples of 64: a 20x30 input cannot be reflected that far.
+    model = instantiate(compose_config(["model=pix2pix"]).model).eval()
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, 20, 30)).shape == (2, 1, 20, 30)
+
+
 def test_inference_is_per_image() -> None:
     # In eval mode an image's prediction must not depend on the rest of its batch.
     model = Segmenter(UNet(base_channels=4, depth=2)).eval()

@@ -25,14 +25,14 @@ def check_ok(result) -> None:
 
 def test_unet_train_then_test_writes_the_experiment_folder(tmp_path: Path, dataset: Path) -> None:
     check_ok(train(tmp_path, dataset))
-    exp = tmp_path / "experiment/unet_synthetic_noaug"
+    exp = tmp_path / "experiment/unet_synthetic_debug_fast"
     params = yaml.safe_load((exp / "params.yaml").read_text())
-    assert params["exp_name"] == "unet_synthetic_noaug"
+    assert params["exp_name"] == "unet_synthetic_debug_fast"
     assert params["model"]["net"]["base_channels"] == 16
     assert "debug=fast" in params["overrides"]
     assert "${" not in (exp / "params.yaml").read_text(), "every interpolation is resolved"
     assert {p.name for p in (exp / "model").iterdir()} == {"best.ckpt", "last.ckpt"}
-    assert "Experiment unet_synthetic_noaug" in (exp / "log/train.log").read_text()
+    assert "Experiment unet_synthetic_debug_fast" in (exp / "log/train.log").read_text()
 
     events = EventAccumulator(
         str(exp / "log/tensorboard"), size_guidance={"scalars": 0, "images": 0}
@@ -41,7 +41,14 @@ def test_unet_train_then_test_writes_the_experiment_folder(tmp_path: Path, datas
     assert {"train/loss", "val/f1", "val/auroc"} <= set(events.Tags()["scalars"])
     assert "val/input_prediction_label" in events.Tags()["images"]
 
-    check_ok(run_script("test.py", "exp_name=unet_synthetic_noaug", "debug=fast", cwd=tmp_path))
+    check_ok(
+        run_script(
+            "test.py",
+            "exp_name=unet_synthetic_debug_fast",
+            "trainer.limit_test_batches=1",
+            cwd=tmp_path,
+        )
+    )
     result = exp / "result"
     metrics = json.loads((result / "metrics.json").read_text())
     assert {"auroc", "f1", "accuracy", "sensitivity", "specificity"} <= set(metrics)
@@ -56,7 +63,15 @@ def test_pix2pix_train_then_test(tmp_path: Path, dataset: Path) -> None:
     check_ok(train(tmp_path, dataset, "model=pix2pix", "exp_name=p2p"))
     exp = tmp_path / "experiment/p2p"
     assert yaml.safe_load((exp / "params.yaml").read_text())["model"]["name"] == "pix2pix"
-    check_ok(run_script("test.py", "exp_name=p2p", "checkpoint=last", "debug=fast", cwd=tmp_path))
+    check_ok(
+        run_script(
+            "test.py",
+            "exp_name=p2p",
+            "checkpoint=last",
+            "trainer.limit_test_batches=1",
+            cwd=tmp_path,
+        )
+    )
     assert json.loads((exp / "result/metrics.json").read_text())["images"] == 1
 
 
@@ -64,7 +79,8 @@ def test_existing_experiment_is_never_overwritten_silently(tmp_path: Path, datas
     check_ok(train(tmp_path, dataset, "exp_name=guarded"))
     params = tmp_path / "experiment/guarded/params.yaml"
     before = params.read_text()
-    again = train(tmp_path, dataset, "exp_name=guarded", "seed=1")
+    # debug presets replace their own throwaway folders; real runs are guarded.
+    again = train(tmp_path, dataset, "exp_name=guarded", "seed=1", "overwrite=false")
     assert again.returncode == 1
     assert "already exists" in again.stderr and "overwrite=true" in again.stderr
     assert "Traceback" not in again.stderr
@@ -109,7 +125,7 @@ def test_overfit_mode_drives_the_training_loss_down(tmp_path: Path, dataset: Pat
         cwd=tmp_path,
     )
     check_ok(result)
-    log = tmp_path / "experiment/unet_synthetic_noaug/log/csv/metrics.csv"
+    log = tmp_path / "experiment/unet_synthetic_debug_overfit/log/csv/metrics.csv"
     losses = [float(row["train/loss"]) for row in csv.DictReader(log.open()) if row["train/loss"]]
     assert len(losses) == 100
     assert losses[-1] < 0.6 * losses[0], f"loss went from {losses[0]:.3f} to {losses[-1]:.3f}"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,7 +14,13 @@ from omegaconf import OmegaConf
 from utils.experiment import ExperimentError, create_experiment_dir, find_checkpoint
 from utils.loss import BCEDiceLoss, DiceLoss, GANLoss
 from utils.metrics import image_metrics
-from utils.results import FALSE_NEGATIVE, FALSE_POSITIVE, TRUE_POSITIVE, error_overlay
+from utils.results import (
+    FALSE_NEGATIVE,
+    FALSE_POSITIVE,
+    TRUE_POSITIVE,
+    ResultWriter,
+    error_overlay,
+)
 
 
 def test_dice_loss_rewards_overlap() -> None:
@@ -72,3 +81,41 @@ def test_find_checkpoint(tmp_path: Path) -> None:
     assert find_checkpoint(tmp_path, "last").name == "last.ckpt"
     with pytest.raises(ExperimentError, match="best.ckpt does not exist"):
         find_checkpoint(tmp_path, "best")
+
+
+def test_result_writer_lists_the_worst_image_first(tmp_path: Path) -> None:
+    writer = ResultWriter(str(tmp_path))
+    writer.on_test_start(None, None)
+    probs = torch.full((1, 4, 4), 0.9)
+    records = [
+        {
+            "name": name,
+            "image": torch.rand(3, 4, 4),
+            "probs": probs,
+            "label": torch.ones(1, 4, 4),
+            "fov": torch.ones(1, 4, 4, dtype=torch.bool),
+            "metrics": {
+                "auroc": 0.9,
+                "f1": f1,
+                "accuracy": 0.9,
+                "sensitivity": 0.9,
+                "specificity": 0.9,
+            },
+        }
+        for name, f1 in (("good", 0.9), ("bad", 0.3))
+    ]
+    writer.on_test_batch_end(None, None, records, {}, 0)
+    trainer = SimpleNamespace(
+        callback_metrics={
+            f"test/{k}": torch.tensor(0.5)
+            for k in ("auroc", "f1", "accuracy", "sensitivity", "specificity")
+        }
+    )
+    writer.on_test_end(trainer, None)
+    rows = list(csv.DictReader((tmp_path / "per_image.csv").open()))
+    assert [row["name"] for row in rows] == ["bad", "good"]
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["worst_image"] == "bad" and summary["images"] == 2 and summary["f1"] == 0.5
+    assert (tmp_path / "errors/bad.png").is_file() and (tmp_path / "predictions/good.png").is_file()
+    writer.on_test_start(None, None)
+    assert not (tmp_path / "metrics.json").exists() and not any((tmp_path / "errors").iterdir())

@@ -143,10 +143,18 @@ def log_lightning_once() -> None:
 
 
 def log_to_file(path: Path) -> None:
-    """Copy everything logged from now on into a text log, e.g. log/train.log."""
+    """Copy everything logged from now on into a text log, e.g. log/train.log.
+
+    Replaces the file log of an earlier run in the same process (Hydra multirun jobs).
+    """
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "experiment_log", False)]:
+        root.removeHandler(old)
+        old.close()
     handler = logging.FileHandler(path)
+    handler.experiment_log = True
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
-    logging.getLogger().addHandler(handler)
+    root.addHandler(handler)
 
 
 def instantiate_each(group: DictConfig | None) -> list:

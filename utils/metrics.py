@@ -24,6 +24,7 @@ from torchmetrics.functional.classification import (
 )
 
 METRIC_NAMES = ("auroc", "f1", "accuracy", "sensitivity", "specificity")
+THRESHOLD = 0.5  # a pixel is a vessel where its probability is above this (torchmetrics' rule)
 
 
 def vessel_metrics(prefix: str) -> MetricCollection:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 from pathlib import Path
 
 import lightning as L
@@ -12,7 +13,7 @@ import torch
 from PIL import Image
 
 from utils.base import to_rgb_uint8
-from utils.metrics import METRIC_NAMES
+from utils.metrics import METRIC_NAMES, THRESHOLD
 
 # Error overlay colours (RGB): hits in white, false alarms in red, misses in blue.
 TRUE_POSITIVE = (255, 255, 255)
@@ -21,11 +22,11 @@ FALSE_NEGATIVE = (40, 120, 255)
 
 
 def error_overlay(probs: torch.Tensor, label: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
-    """(3, H, W) uint8 map of true positives, false positives and false negatives at 0.5.
+    """(3, H, W) uint8 map of true positives, false positives and false negatives.
 
     True negatives are black inside the FOV; outside it is dark grey, since it is not scored.
     """
-    predicted, actual, inside = probs[0] >= 0.5, label[0] >= 0.5, fov[0].bool()
+    predicted, actual, inside = probs[0] > THRESHOLD, label[0] > THRESHOLD, fov[0].bool()
     overlay = torch.zeros(3, *predicted.shape, dtype=torch.uint8)
     overlay[:, ~inside] = 40
     for colour, where in (
@@ -51,9 +52,13 @@ class ResultWriter(L.Callback):
         self.rows: list[dict] = []
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Results of an earlier test run must not mix with this one's.
         self.rows = []
         for folder in ("predictions", "errors"):
-            (self.result_dir / folder).mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(self.result_dir / folder, ignore_errors=True)
+            (self.result_dir / folder).mkdir(parents=True)
+        for name in ("metrics.json", "per_image.csv"):
+            (self.result_dir / name).unlink(missing_ok=True)
 
     def on_test_batch_end(
         self,
@@ -74,7 +79,7 @@ class ResultWriter(L.Callback):
             self.rows.append({"name": name, **record["metrics"]})
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not self.rows:
+        if not self.rows:
             return
         # Worst first: error analysis starts at the top of the file.
         rows = sorted(self.rows, key=lambda row: row["f1"])
