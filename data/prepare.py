@@ -35,11 +35,21 @@ def split_samples(root: Path, val_count: int) -> dict[str, list[Sample]]:
 
 
 def check_samples(root: Path, splits: dict[str, list[Sample]]) -> None:
-    """Decode every listed file; raise one DataError listing every problem found."""
+    """Decode every listed file; raise one DataError listing every problem found.
+
+    Also refuses an empty split and an image listed in two splits (it would leak test data).
+    """
     problems = []
+    seen: dict[str, str] = {}
     for split, samples in splits.items():
         if not samples:
             problems.append(f"split {split!r} is empty")
+        for sample in samples:
+            if seen.setdefault(sample.image, split) != split:
+                problems.append(
+                    f"{root / sample.image} is in both {seen[sample.image]!r} and "
+                    f"{split!r}; a sample must belong to one split only"
+                )
         for sample in samples:
             try:
                 load_sample(root, sample)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from data.data import TrainPatches, VesselDataModule, augment
 from data.drive import require_drive
 from data.manifest import DataError, Sample, load_sample, read_manifest
 from data.prepare import prepare
+from tests.conftest import REPO
 
 
 def test_generator_writes_drive_layout_and_formats(dataset: Path) -> None:
@@ -182,3 +185,45 @@ def test_missing_drive_says_where_to_put_it(tmp_path: Path) -> None:
 def test_missing_manifest_without_source_is_explained(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no train.txt manifest .* data.source is null"):
         VesselDataModule(str(tmp_path), source=None).prepare_data()
+
+
+def check_cli(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "data.check", str(root)], cwd=REPO, capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (
+            lambda root: (root / "test.txt").write_text("test/images/nowhere.tif a.gif b.gif\n"),
+            "nowhere.tif does not exist",
+        ),
+        (
+            lambda root: (root / "test/images/01_test.tif").write_bytes(b"II*\x00truncated"),
+            "01_test.tif cannot be decoded",
+        ),
+        (
+            lambda root: Image.new("L", (10, 10)).save(root / "training/1st_manual/21_manual1.gif"),
+            "21_manual1.gif: size 10x10 differs",
+        ),
+        (
+            lambda root: Image.new("L", (565, 584), 7).save(
+                root / "training/1st_manual/22_manual1.gif"
+            ),
+            "22_manual1.gif: a vessel label must hold only 0 and 255",
+        ),
+        (lambda root: (root / "validate.txt").write_text("\n"), "validate.txt lists no samples"),
+        (
+            lambda root: (root / "validate.txt").write_text((root / "train.txt").read_text()),
+            "is in both 'train' and 'validate'",
+        ),
+    ],
+)
+def test_quality_gate_reports_each_bad_case(dataset: Path, tmp_path: Path, damage, message) -> None:
+    root = _copy(dataset, tmp_path)
+    assert check_cli(root).returncode == 0
+    damage(root)
+    result = check_cli(root)
+    assert result.returncode == 1 and message in result.stderr, result.stderr

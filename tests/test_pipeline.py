@@ -1,0 +1,113 @@
+"""The DVC pipeline with real git and dvc, in a temporary copy of this repository.
+
+The tests run in file order on one copy: repro, no-op, metrics, push/pull, an experiment, and
+last the invalidation by a config change (which edits the copy).
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent  # dvc is installed beside this Python
+
+
+def run(repo: Path, *command: str) -> subprocess.CompletedProcess:
+    """Run a command in `repo` with this environment's python and dvc first on PATH."""
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+    }
+    done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh clone-like copy with DVC initialised and the pipeline reproduced in debug=fast."""
+    root = tmp_path_factory.mktemp("pipeline") / "repo"
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["overrides"] = "debug=fast"
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    run(root, "git", "init", "-q", "-b", "main")
+    run(root, "git", "add", "-A")
+    run(root, "git", "commit", "-qm", "start")
+    run(root, "dvc", "repro")
+    run(root, "git", "add", "-A")
+    run(root, "git", "commit", "-qm", "reproduced")
+    return root
+
+
+def test_repro_runs_every_stage_and_records_metrics(repo: Path) -> None:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"prepare", "check", "train", "test"}
+    assert (repo / "data/synthetic/train.txt").is_file()
+    assert (repo / "experiment/pipeline/model/best.ckpt").is_file()
+    metrics = json.loads(run(repo, "dvc", "metrics", "show", "--json").stdout)
+    scores = next(iter(metrics.values()))["data"]["experiment/pipeline/result/metrics.json"]
+    assert {"f1", "auroc", "sensitivity"} <= set(scores["data"])
+    assert "Data and pipelines are up to date" in run(repo, "dvc", "repro").stdout
+
+
+def test_push_then_pull_restores_data_and_model(repo: Path, tmp_path: Path) -> None:
+    run(repo, "dvc", "remote", "add", "-d", "local", str(tmp_path / "remote"))
+    run(repo, "git", "commit", "-qam", "remote")
+    run(repo, "dvc", "push")
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    assert not (clone / "data/synthetic").exists()
+    run(clone, "dvc", "pull")
+    for path in (
+        "data/synthetic/training/images/21_training.tif",
+        "data/synthetic/test.txt",
+        "experiment/pipeline/model/best.ckpt",
+    ):
+        assert filecmp.cmp(repo / path, clone / path, shallow=False), path
+
+
+def test_experiment_with_another_model(repo: Path) -> None:
+    run(repo, "dvc", "exp", "run", "-S", "model=pix2pix")
+    table = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
+    runs = [exp for commit in table for exp in (commit.get("experiments") or [])]
+    models = [r["revs"][0]["data"]["params"]["params.yaml"]["data"]["model"] for r in runs]
+    assert "pix2pix" in models
+    run(repo, "git", "checkout", "-q", "--", "params.yaml")
+
+
+def test_config_change_reruns_train_and_test_only(repo: Path) -> None:
+    unet = repo / "conf/model/unet.yaml"
+    unet.write_text(unet.read_text().replace("base_channels: 16", "base_channels: 8"))
+    status = run(repo, "dvc", "status").stdout
+    assert "train:" in status and "prepare:" not in status and "check:" not in status
+    output = run(repo, "dvc", "repro").stdout
+    assert "Running stage 'train'" in output and "Running stage 'test'" in output
+    assert "Running stage 'prepare'" not in output
+    params = yaml.safe_load((repo / "experiment/pipeline/params.yaml").read_text())
+    assert params["model"]["net"]["base_channels"] == 8
