@@ -1,15 +1,17 @@
 """Train a model: `python train.py [model=unet|pix2pix] [data=synthetic|drive] [key=value ...]`.
 
 Composes conf/config.yaml, checks the data, creates experiment/<exp_name>/ with the resolved
-params.yaml, then fits with Lightning. Heavy libraries are imported inside main(), so `--help`
+params.yaml and a record of the run, then fits with Lightning. `resume=true` continues an
+experiment from its model/last.ckpt. Heavy libraries are imported inside train(), so `--help`
 and `--cfg job` answer at once.
 """
 
 import logging
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from data.manifest import DataError
 from utils.branch import branch_warnings
@@ -20,7 +22,11 @@ from utils.experiment import (
     instantiate_each,
     log_lightning_once,
     log_to_file,
+    new_run_id,
     register_resolvers,
+    resolved_params,
+    resume_checkpoint,
+    resume_config,
     write_params,
 )
 
@@ -31,8 +37,19 @@ register_resolvers()
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 @exit_cleanly_on(DataError, ExperimentError)
 def main(cfg: DictConfig) -> float | None:
+    overrides = list(HydraConfig.get().overrides.task)
+    if cfg.resume:  # continue the run as recorded, whatever conf/ says now
+        cfg = resume_config(cfg, overrides)
+        overrides = list(cfg.overrides)
+    return train(cfg, overrides)
+
+
+def train(cfg: DictConfig, overrides: list[str]) -> float | None:
+    """Fit the model of `cfg` into experiment/<exp_name>/; return the best validation F1."""
     import lightning as L
     from hydra.utils import instantiate
+
+    from utils.record import recorded_session
 
     log_lightning_once()
 
@@ -41,10 +58,17 @@ def main(cfg: DictConfig) -> float | None:
     datamodule.prepare_data()
     datamodule.setup("fit")
 
-    exp_dir = create_experiment_dir(cfg)
-    write_params(cfg, HydraConfig.get().overrides.task, exp_dir / "params.yaml")
+    exp_dir = Path(cfg.paths.experiment_dir)
+    checkpoint = resume_checkpoint(exp_dir) if cfg.resume else None
+    if checkpoint is None:
+        create_experiment_dir(cfg)
+        cfg.run_id = new_run_id()
+    write_params(cfg, overrides, exp_dir / "params.yaml")
     log_to_file(exp_dir / "log" / "train.log")
-    log.info("Experiment %s: %s", cfg.exp_name, exp_dir)
+    if checkpoint:
+        log.info("Experiment %s: resuming from %s", cfg.exp_name, checkpoint)
+    else:
+        log.info("Experiment %s: %s", cfg.exp_name, exp_dir)
     for warning in branch_warnings(cfg.model.name, cfg.data.name, cfg.data.augment):
         log.warning(warning)
 
@@ -55,8 +79,10 @@ def main(cfg: DictConfig) -> float | None:
         cfg.trainer, logger=loggers or False, callbacks=instantiate_each(cfg.callbacks)
     )
     for logger in trainer.loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer.fit(model, datamodule=datamodule)
+        logger.log_hyperparams(resolved_params(cfg, overrides))
+    with recorded_session(exp_dir, Path(cfg.data.root), resumed=bool(checkpoint)) as session:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
+        session["metrics"] = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
     best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
     log.info(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -30,9 +31,54 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_script(
-    script: str, *overrides: str, cwd: Path, python_flags: Sequence[str] = ()
+    script: str,
+    *overrides: str,
+    cwd: Path,
+    python_flags: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run train.py or test.py of this repository as a user would, from `cwd`."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    """Run train.py or test.py of this repository as a user would, from `cwd`.
+
+    `env` adds variables to this process's environment.
+    """
     command = [sys.executable, *python_flags, str(REPO / script), *overrides]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        command, cwd=cwd, env=script_env(env), capture_output=True, text=True, timeout=600
+    )
+
+
+def run_module(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run `python -m <module> <args>` of this repository (utils.report, ...) from `cwd`."""
+    command = [sys.executable, "-m", module, *args]
+    return subprocess.run(
+        command, cwd=cwd, env=script_env(), capture_output=True, text=True, timeout=600
+    )
+
+
+def script_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment, unbuffered, with the repository importable from any directory."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO), **(extra or {})}
+
+
+GIT_USER = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
+
+
+def copy_repository(destination: Path) -> Path:
+    """This repository as a fresh clone would have it (tracked and new, not ignored, files), in a
+    new git repository on `main` with one commit: a fork to change freely in a test."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in listed:
+        if (REPO / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, destination / name)
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "fork"]):
+        subprocess.run(
+            ["git", *GIT_USER, *command], cwd=destination, check=True, capture_output=True
+        )
+    return destination

@@ -10,7 +10,6 @@ from __future__ import annotations
 import filecmp
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import copy_repository
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent  # dvc is installed beside this Python
@@ -43,24 +42,11 @@ def run(repo: Path, *command: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh clone-like copy with DVC initialised and the pipeline reproduced in debug=fast."""
-    root = tmp_path_factory.mktemp("pipeline") / "repo"
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for name in files:
-        if (REPO / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
+    root = copy_repository(tmp_path_factory.mktemp("pipeline") / "repo")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["overrides"] = "debug=fast"
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    run(root, "git", "init", "-q", "-b", "main")
-    run(root, "git", "add", "-A")
-    run(root, "git", "commit", "-qm", "start")
+    run(root, "git", "commit", "-qam", "debug=fast")
     run(root, "dvc", "repro")
     run(root, "git", "add", "-A")
     run(root, "git", "commit", "-qm", "reproduced")

@@ -83,6 +83,7 @@ def test_existing_experiment_is_never_overwritten_silently(tmp_path: Path, datas
     again = train(tmp_path, dataset, "exp_name=guarded", "seed=1", "overwrite=false")
     assert again.returncode == 1
     assert "already exists" in again.stderr and "overwrite=true" in again.stderr
+    assert "resume=true" in again.stderr
     assert "Traceback" not in again.stderr
     assert params.read_text() == before
     check_ok(train(tmp_path, dataset, "exp_name=guarded", "seed=1", "overwrite=true"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -16,11 +17,22 @@ def to_rgb_uint8(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def log_image_row(loggers: Sequence, tag: str, step: int, panels: Sequence[torch.Tensor]) -> None:
-    """Log panels of the same size, side by side, to every logger that can take images."""
+    """Log panels of the same size, side by side, to every logger.
+
+    TensorBoard and W&B get them through their own image API; a logger without one (CSV) gets
+    PNG files in <its log_dir>/images/<tag>/<step>.png.
+    """
     row = torch.cat([to_rgb_uint8(panel) for panel in panels], dim=-1)
+    pixels = row.permute(1, 2, 0).numpy()
     for logger in loggers:
         writer = getattr(logger, "experiment", None)
         if hasattr(writer, "add_image"):  # TensorBoard's SummaryWriter
             writer.add_image(tag, row, global_step=step, dataformats="CHW")
         elif hasattr(logger, "log_image"):  # Weights & Biases and others
-            logger.log_image(key=tag, images=[row.permute(1, 2, 0).numpy()], step=step)
+            logger.log_image(key=tag, images=[pixels], step=step)
+        elif getattr(logger, "log_dir", None):
+            from PIL import Image
+
+            folder = Path(logger.log_dir) / "images" / tag.replace("/", "_")
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(folder / f"{step:07d}.png")

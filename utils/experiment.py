@@ -18,6 +18,8 @@ from utils.branch import current_branch, follows_rules
 
 SUBFOLDERS = ("log", "model", "result")
 PARAMS_FILE = "params.yaml"
+# What `resume=true` takes from the command line; everything else comes from the record.
+RESUME_MAY_CHANGE = ("exp_name", "resume", "trainer.max_epochs")
 
 
 class ExperimentError(Exception):
@@ -68,8 +70,9 @@ def create_experiment_dir(cfg: DictConfig) -> Path:
     if exp_dir.exists() and any(exp_dir.iterdir()):
         if not cfg.overwrite:
             raise ExperimentError(
-                f"experiment folder {exp_dir} already exists. Choose another name "
-                f"(exp_name=<new-name>) or add overwrite=true to delete it and start again."
+                f"experiment folder {exp_dir} already exists. Add resume=true to continue it from "
+                "its last checkpoint, overwrite=true to delete it and start again, or choose "
+                "another name (exp_name=<new-name>)."
             )
         shutil.rmtree(exp_dir)
     for name in SUBFOLDERS:
@@ -77,10 +80,68 @@ def create_experiment_dir(cfg: DictConfig) -> Path:
     return exp_dir
 
 
+def resume_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """The recorded config of the experiment `cfg.exp_name`, to continue it with resume=true.
+
+    A resumed run must be the run that was started, so it is rebuilt from its params.yaml, not
+    from conf/; on the command line only RESUME_MAY_CHANGE keys may be given (to train longer).
+    """
+    if cfg.overwrite:
+        raise ExperimentError("resume=true and overwrite=true contradict each other: choose one.")
+    exp_dir = Path(cfg.paths.experiment_dir)
+    if not (exp_dir / PARAMS_FILE).is_file():
+        raise ExperimentError(
+            f"nothing to resume: {exp_dir / PARAMS_FILE} does not exist. "
+            "Drop resume=true to start this experiment."
+        )
+    changed = sorted({override_key(o) for o in overrides} - set(RESUME_MAY_CHANGE))
+    if changed:
+        raise ExperimentError(
+            f"resume=true continues {exp_dir} exactly as recorded in its {PARAMS_FILE}, so it "
+            f"cannot change {', '.join(changed)}. Resume with only exp_name=... resume=true "
+            "[trainer.max_epochs=...], or start a new experiment with another exp_name."
+        )
+    recorded = load_params(exp_dir)
+    recorded.resume = True
+    for key in {override_key(o) for o in overrides}:
+        OmegaConf.update(recorded, key, OmegaConf.select(cfg, key), force_add=True)
+    return recorded
+
+
+def resume_checkpoint(exp_dir: Path) -> Path:
+    """model/last.ckpt of an experiment being resumed, checked to be a readable checkpoint."""
+    path = Path(exp_dir) / "model" / "last.ckpt"
+    if not path.is_file():
+        raise ExperimentError(
+            f"{path} does not exist: the run stopped before its first checkpoint, so there is "
+            "nothing to continue. Start it again with overwrite=true."
+        )
+    read_checkpoint(path)
+    return path
+
+
+def override_key(override: str) -> str:
+    """`+trainer.max_epochs=3` -> `trainer.max_epochs`."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def new_run_id() -> str:
+    """A short unique id for a new experiment (also its Weights & Biases run id)."""
+    import uuid
+
+    return uuid.uuid4().hex[:12]
+
+
 def resolved_params(cfg: DictConfig, overrides: list[str]) -> dict:
-    """The full config with every interpolation resolved, plus the command-line overrides."""
-    params = OmegaConf.to_container(cfg, resolve=True)
-    params["overrides"] = list(overrides)
+    """The full config with every interpolation resolved, plus the command-line overrides.
+
+    Values of keys named like secrets (api_key, token, password...) are replaced: the record may
+    be committed and shared.
+    """
+    from utils.record import redact, redact_argument
+
+    params = redact(OmegaConf.to_container(cfg, resolve=True))
+    params["overrides"] = [redact_argument(o) for o in overrides]
     return params
 
 
@@ -114,17 +175,24 @@ def find_checkpoint(exp_dir: Path, which: str) -> Path:
     return path
 
 
-def load_weights(model: Any, path: Path) -> None:
-    """Load a Lightning checkpoint's weights into `model`, with only plain tensors unpickled."""
+def read_checkpoint(path: Path) -> dict:
+    """Load a Lightning checkpoint with only plain tensors and containers unpickled."""
     import torch
 
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        state_dict = checkpoint["state_dict"]
     except Exception as error:  # torch raises many types for a damaged file
         raise ExperimentError(
             f"{path} is not a readable Lightning checkpoint ({error})."
         ) from error
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ExperimentError(f"{path} holds no model weights: not a Lightning checkpoint.")
+    return checkpoint
+
+
+def load_weights(model: Any, path: Path) -> None:
+    """Load a Lightning checkpoint's weights into `model`, saying so when they do not fit."""
+    state_dict = read_checkpoint(path)["state_dict"]
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as error:

@@ -1,0 +1,98 @@
+"""The run record and the experiment report, without training: redaction, git state, data hash."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from utils.record import data_version, git_state, recorded_session, redact, redact_argument
+from utils.report import compare, flatten, summary
+
+
+def test_secret_named_keys_and_arguments_are_redacted() -> None:
+    config = {"logger": {"wandb": {"api_key": "k", "project": "p"}}, "items": [{"token": "t"}]}
+    assert redact(config) == {
+        "logger": {"wandb": {"api_key": "<redacted>", "project": "p"}},
+        "items": [{"token": "<redacted>"}],
+    }
+    assert redact_argument("+db.PASSWORD=hunter2") == "+db.PASSWORD=<redacted>"
+    assert redact_argument("model=pix2pix") == "model=pix2pix"
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_git_state_saves_uncommitted_changes_as_a_patch(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "TEMP_UNET_SYNTHETIC_NOAUG")
+    (repo / "model.py").write_text("width = 16\n")
+    git(repo, "add", "model.py")
+    git(repo, "commit", "-qm", "start")
+    clean = git_state(tmp_path / "clean.patch", repo)
+    assert clean["dirty"] is False and clean["patch"] is None and len(clean["commit"]) == 40
+    assert clean["branch"] == "TEMP_UNET_SYNTHETIC_NOAUG"
+
+    (repo / "model.py").write_text("width = 32\n")
+    (repo / "new.py").write_text("")
+    dirty = git_state(tmp_path / "dirty.patch", repo)
+    assert dirty["dirty"] is True and dirty["untracked"] == ["new.py"]
+    assert "+width = 32" in (tmp_path / "dirty.patch").read_text()
+    assert git_state(tmp_path / "none.patch", tmp_path / "nowhere")["commit"] is None
+
+
+def test_data_version_changes_with_any_file(tmp_path: Path, dataset: Path) -> None:
+    copy = shutil.copytree(dataset, tmp_path / "data")
+    before = data_version(copy)
+    assert before["files"] == 8 * 3 and data_version(copy) == before
+    label = next((copy / "training/1st_manual").iterdir())
+    label.write_bytes(label.read_bytes()[:-1] + b"\x00")
+    assert data_version(copy)["sha256"] != before["sha256"]
+
+
+def test_session_status_on_success_failure_and_interruption(tmp_path: Path, dataset: Path) -> None:
+    with recorded_session(tmp_path, dataset, resumed=False) as session:
+        session["metrics"] = {"val/f1": 0.5}
+    with pytest.raises(ValueError), recorded_session(tmp_path, dataset, resumed=True):
+        raise ValueError("a bug")
+    with pytest.raises(SystemExit) as stopped, recorded_session(tmp_path, dataset, resumed=True):
+        raise SystemExit  # what Lightning raises after SIGTERM
+    assert stopped.value.code == 143
+    record = yaml.safe_load((tmp_path / "record.yaml").read_text())
+    assert [s["status"] for s in record["sessions"]] == ["finished", "failed", "interrupted"]
+    assert record["sessions"][0]["metrics"] == {"val/f1": 0.5}
+    assert record["wall_time_s"] == pytest.approx(sum(s["wall_time_s"] for s in record["sessions"]))
+    assert "WANDB" not in (tmp_path / "record.yaml").read_text()
+
+
+def test_report_summary_and_comparison(tmp_path: Path) -> None:
+    for name, seed, f1 in (("a", 1, 0.7), ("b", 2, 0.8)):
+        exp = tmp_path / name
+        (exp / "result").mkdir(parents=True)
+        params = {
+            "exp_name": name,
+            "seed": seed,
+            "model": {"name": "unet"},
+            "data": {"name": "synthetic", "augment": False},
+            "trainer": {"max_epochs": 3},
+            "callbacks": {"ckpt": {"dirpath": f"{exp}/model"}},
+        }
+        (exp / "params.yaml").write_text(yaml.safe_dump(params))
+        (exp / "result/metrics.json").write_text(json.dumps({"f1": f1, "auroc": 0.9}))
+    row = summary(tmp_path / "a")
+    assert (row["model"], row["epochs"], row["test F1"], row["status"]) == ("unet", 3, 0.7, "?")
+    table = compare(tmp_path / "a", tmp_path / "b")
+    differing = table.split("\n\n")[0]
+    assert "seed" in differing and "callbacks" not in differing and "exp_name" not in differing
+    assert flatten({"a": {"b": 1}, "c": [1]}) == {"a.b": 1, "c": [1]}

@@ -1,0 +1,201 @@
+"""Experiment records and tracking through the real command line: loggers (TensorBoard, CSV and
+W&B offline), the record beside params.yaml, resume after a real signal, repeat from the record."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.conftest import REPO, run_module, run_script, script_env
+
+pytestmark = pytest.mark.slow
+SECRET = "sekrit-4f9a2c"  # stands for a W&B key or any other secret in the environment
+# A small run that takes a few seconds, long enough to be interrupted mid-training.
+SMALL = (
+    "model.net.base_channels=4",
+    "data.patch_size=32",
+    "data.batch_size=2",
+    "trainer.limit_val_batches=1",
+)
+
+
+def check_ok(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+
+
+def test_every_logger_gets_scalars_and_images_and_no_secret(tmp_path: Path, dataset: Path) -> None:
+    home = tmp_path / "home"  # W&B writes settings and caches under HOME
+    env = {"HOME": str(home), "WANDB_API_KEY": SECRET, "MY_DB_PASSWORD": SECRET}
+    check_ok(
+        run_script(
+            "train.py",
+            "debug=fast",
+            f"data.root={dataset}",
+            "logger=[tensorboard,csv,wandb]",
+            f"+wandb_token={SECRET}",  # a secret-named config key is redacted too
+            "exp_name=logged",
+            cwd=tmp_path,
+            env=env,
+        )
+    )
+    exp = tmp_path / "experiment/logged"
+
+    events = EventAccumulator(
+        str(exp / "log/tensorboard"), size_guidance={"scalars": 0, "images": 0}
+    )
+    events.Reload()
+    assert {"train/loss", "val/f1", "val/auroc"} <= set(events.Tags()["scalars"])
+    assert "val/input_prediction_label" in events.Tags()["images"]
+
+    csv_log = exp / "log/csv"
+    assert {"train/loss", "val/f1"} <= set(
+        (csv_log / "metrics.csv").read_text().splitlines()[0].split(",")
+    )
+    assert list((csv_log / "images/val_input_prediction_label").glob("*.png"))
+
+    [run] = (exp / "log/wandb").glob("offline-run-*")
+    assert list(run.glob("run-*.wandb"))
+    assert list((run / "files/media/images").rglob("*.png")), "prediction images reach W&B"
+    params = yaml.safe_load((exp / "params.yaml").read_text())
+    assert params["logger"]["wandb"]["id"] == params["run_id"] and run.name.endswith(
+        params["run_id"]
+    )
+
+    for path in [*exp.rglob("*"), *home.rglob("*")]:
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), f"secret written to {path}"
+    assert params["wandb_token"] == "<redacted>"
+
+
+def test_record_beside_params(tmp_path: Path, dataset: Path) -> None:
+    check_ok(
+        run_script("train.py", "debug=fast", f"data.root={dataset}", "exp_name=rec", cwd=tmp_path)
+    )
+    record = yaml.safe_load((tmp_path / "experiment/rec/record.yaml").read_text())
+    assert "train.py debug=fast" in record["command"]
+    assert len(record["git"]["commit"]) == 40 and record["git"]["branch"]
+    assert record["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert record["packages"]["torch"] == torch.__version__
+    assert record["data"]["files"] == 8 * 3 and len(record["data"]["sha256"]) == 64
+    assert record["hardware"]["cpu_count"] == os.cpu_count()
+    [session] = record["sessions"]
+    assert session["status"] == "finished" and session["wall_time_s"] > 0
+    assert 0.0 <= session["metrics"]["val/f1"] <= 1.0
+
+    table = run_module("utils.report", cwd=tmp_path)
+    check_ok(table)
+    assert "rec" in table.stdout and "finished" in table.stdout
+
+
+def start_training(tmp_path: Path, dataset: Path, *overrides: str) -> subprocess.Popen:
+    """train.py in the background, its output going to tmp_path/output.txt (a pipe could fill)."""
+    command = [sys.executable, str(REPO / "train.py"), f"data.root={dataset}", *SMALL, *overrides]
+    with open(tmp_path / "output.txt", "wb") as output:
+        return subprocess.Popen(
+            command, cwd=tmp_path, env=script_env(), stdout=output, stderr=subprocess.STDOUT
+        )
+
+
+def saved_step(checkpoint: Path) -> int:
+    return torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"]
+
+
+@pytest.mark.parametrize(
+    ("stop", "status", "exit_code"),
+    [
+        (signal.SIGINT, "interrupted", 128 + signal.SIGINT),
+        (signal.SIGTERM, "interrupted", 128 + signal.SIGTERM),
+        (signal.SIGKILL, "running", -signal.SIGKILL),  # no chance to record anything
+    ],
+)
+def test_killed_run_resumes_to_the_same_end(
+    tmp_path: Path, dataset: Path, stop: signal.Signals, status: str, exit_code: int
+) -> None:
+    epochs, batches, every = 2, 100, 10
+    run = (
+        "exp_name=killed",
+        f"trainer.max_epochs={epochs}",
+        f"trainer.limit_train_batches={batches}",
+        f"callbacks.last_checkpoint.every_n_train_batches={every}",
+        "logger=many",
+    )
+    process = start_training(tmp_path, dataset, *run)
+    last = tmp_path / "experiment/killed/model/last.ckpt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(stop)
+    process.wait(timeout=120)
+    output = (tmp_path / "output.txt").read_text()
+    assert process.returncode == exit_code, output
+    stopped_at = saved_step(last)
+    assert 0 < stopped_at < epochs * batches, "the run was stopped mid-training"
+    if stop != signal.SIGKILL:
+        assert "Continue with resume=true" in output
+    record = yaml.safe_load((tmp_path / "experiment/killed/record.yaml").read_text())
+    assert record["sessions"][-1]["status"] == status
+
+    check_ok(run_script("train.py", "exp_name=killed", "resume=true", cwd=tmp_path))
+    assert saved_step(last) == epochs * batches  # the same end as an uninterrupted run
+    record = yaml.safe_load((tmp_path / "experiment/killed/record.yaml").read_text())
+    assert [s["resumed"] for s in record["sessions"]] == [False, True]
+    assert record["sessions"][-1]["status"] == "finished"
+    # The loggers continued: one validation row per epoch in the CSV, steps increasing.
+    lines = (tmp_path / "experiment/killed/log/csv/metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    assert sorted(int(r["epoch"]) for r in rows if r["val/f1"]) == list(range(epochs))
+
+
+def test_resume_refuses_what_it_cannot_do(tmp_path: Path, dataset: Path) -> None:
+    nothing = run_script("train.py", "exp_name=absent", "resume=true", cwd=tmp_path)
+    assert nothing.returncode == 1 and "nothing to resume" in nothing.stderr
+
+    check_ok(
+        run_script("train.py", "debug=fast", f"data.root={dataset}", "exp_name=done", cwd=tmp_path)
+    )
+    changed = run_script("train.py", "exp_name=done", "resume=true", "model=pix2pix", cwd=tmp_path)
+    assert changed.returncode == 1 and "cannot change model" in changed.stderr
+
+    (tmp_path / "experiment/done/model/last.ckpt").write_bytes(b"not a checkpoint")
+    corrupt = run_script("train.py", "exp_name=done", "resume=true", cwd=tmp_path)
+    assert corrupt.returncode == 1 and "last.ckpt is not a readable" in corrupt.stderr
+    assert "Traceback" not in corrupt.stderr
+
+
+def test_repeat_from_record_reproduces_validation_metrics(tmp_path: Path, dataset: Path) -> None:
+    check_ok(
+        run_script(
+            "train.py",
+            f"data.root={dataset}",
+            *SMALL,
+            "exp_name=original",
+            "trainer.max_epochs=2",
+            "trainer.limit_train_batches=8",
+            "trainer.deterministic=true",
+            cwd=tmp_path,
+        )
+    )
+    check_ok(run_module("utils.repeat", "original", "--as", "again", cwd=tmp_path))
+    runs = [
+        yaml.safe_load((tmp_path / f"experiment/{name}/record.yaml").read_text())["sessions"][-1]
+        for name in ("original", "again")
+    ]
+    metrics = [run["metrics"] for run in runs]
+    assert {"val/f1", "val/auroc", "train/loss"} <= set(metrics[0])
+    for key in metrics[0]:
+        assert metrics[1][key] == pytest.approx(metrics[0][key], abs=1e-6), key
+    assert (tmp_path / "experiment/again/model/best.ckpt").is_file()
+
+    comparison = run_module("utils.report", "original", "again", cwd=tmp_path)
+    check_ok(comparison)
+    assert "(no parameter differs)" in comparison.stdout
