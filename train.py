@@ -7,6 +7,7 @@ and `--cfg job` answer at once.
 """
 
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 
 import hydra
@@ -38,6 +39,8 @@ register_resolvers()
 @exit_cleanly_on(DataError, ExperimentError)
 def main(cfg: DictConfig) -> float | None:
     overrides = list(HydraConfig.get().overrides.task)
+    if cfg.resume == "auto":  # a requeued cluster job: continue if there is anything to continue
+        cfg.resume = (Path(cfg.paths.model_dir) / "last.ckpt").is_file()
     if cfg.resume:  # continue the run as recorded, whatever conf/ says now
         cfg = resume_config(cfg, overrides)
         overrides = list(cfg.overrides)
@@ -48,6 +51,7 @@ def train(cfg: DictConfig, overrides: list[str]) -> float | None:
     """Fit the model of `cfg` into experiment/<exp_name>/; return the best validation F1."""
     import lightning as L
     from hydra.utils import instantiate
+    from lightning.pytorch.utilities import rank_zero_only
 
     from utils.record import recorded_session
 
@@ -60,19 +64,22 @@ def train(cfg: DictConfig, overrides: list[str]) -> float | None:
 
     exp_dir = Path(cfg.paths.experiment_dir)
     checkpoint = resume_checkpoint(exp_dir) if cfg.resume else None
-    if checkpoint is None:
-        create_experiment_dir(cfg)
-        cfg.run_id = new_run_id()
-    write_params(cfg, overrides, exp_dir / "params.yaml")
-    log_to_file(exp_dir / "log" / "train.log")
-    if checkpoint:
-        log.info("Experiment %s: resuming from %s", cfg.exp_name, checkpoint)
-    else:
-        log.info("Experiment %s: %s", cfg.exp_name, exp_dir)
-    for warning in branch_warnings(cfg.model.name, cfg.data.name, cfg.data.augment):
-        log.warning(warning)
+    # Under DDP each device's process runs this script; only the first writes the folder.
+    writer = rank_zero_only.rank == 0
+    if writer:
+        if checkpoint is None:
+            create_experiment_dir(cfg)
+            cfg.run_id = new_run_id()
+        write_params(cfg, overrides, exp_dir / "params.yaml")
+        log_to_file(exp_dir / "log" / "train.log")
+        log.info(
+            "Experiment %s: %s", cfg.exp_name, f"resuming {checkpoint}" if checkpoint else exp_dir
+        )
+        for warning in branch_warnings(cfg.model.name, cfg.data.name, cfg.data.augment):
+            log.warning(warning)
 
-    L.seed_everything(cfg.seed, workers=True)
+    # Each DDP process draws its own random patches; DDP starts every copy from rank 0's weights.
+    L.seed_everything(cfg.seed + rank_zero_only.rank, workers=True)
     model = instantiate(cfg.model)
     loggers = instantiate_each(cfg.logger)
     trainer = instantiate(
@@ -80,9 +87,11 @@ def train(cfg: DictConfig, overrides: list[str]) -> float | None:
     )
     for logger in trainer.loggers:
         logger.log_hyperparams(resolved_params(cfg, overrides))
-    with recorded_session(exp_dir, Path(cfg.data.root), resumed=bool(checkpoint)) as session:
+    record = recorded_session(exp_dir, Path(cfg.data.root), bool(checkpoint)) if writer else None
+    with record or nullcontext({}) as session:
         trainer.fit(model, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
         session["metrics"] = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    log.info("Final metrics (rank %d): %s", rank_zero_only.rank, session["metrics"])
 
     best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
     log.info(

@@ -33,6 +33,9 @@ COVERED_ELSEWHERE = {
     "offline run it would upload",
     "WANDB_API_KEY=": "needs a W&B account and the internet",
     "python train.py debug=overfit": "400 steps: tests/test_train_test.py runs it",
+    "python train.py -m ": "tests/test_scale.py runs each sweep and launcher (Optuna, multirun, "
+    "submitit)",
+    "python train.py trainer=ddp_cpu": "tests/test_scale.py runs it and checks both processes",
 }
 
 

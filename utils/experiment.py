@@ -19,7 +19,7 @@ from utils.branch import current_branch, follows_rules
 SUBFOLDERS = ("log", "model", "result")
 PARAMS_FILE = "params.yaml"
 # What `resume=true` takes from the command line; everything else comes from the record.
-RESUME_MAY_CHANGE = ("exp_name", "resume", "trainer.max_epochs")
+RESUME_MAY_CHANGE = ("exp_name", "resume", "trainer.max_epochs", "hydra/launcher")
 
 
 class ExperimentError(Exception):
@@ -84,7 +84,8 @@ def resume_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     """The recorded config of the experiment `cfg.exp_name`, to continue it with resume=true.
 
     A resumed run must be the run that was started, so it is rebuilt from its params.yaml, not
-    from conf/; on the command line only RESUME_MAY_CHANGE keys may be given (to train longer).
+    from conf/; the command line may repeat the original overrides, and otherwise change only
+    RESUME_MAY_CHANGE keys (to train longer).
     """
     if cfg.overwrite:
         raise ExperimentError("resume=true and overwrite=true contradict each other: choose one.")
@@ -94,16 +95,18 @@ def resume_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
             f"nothing to resume: {exp_dir / PARAMS_FILE} does not exist. "
             "Drop resume=true to start this experiment."
         )
-    changed = sorted({override_key(o) for o in overrides} - set(RESUME_MAY_CHANGE))
+    recorded = load_params(exp_dir)
+    # Repeating an override of the original command (a requeued job repeats all) changes nothing.
+    given = {o.lstrip("+~") for o in overrides} - {o.lstrip("+~") for o in recorded.overrides}
+    changed = sorted({override_key(o) for o in given} - set(RESUME_MAY_CHANGE))
     if changed:
         raise ExperimentError(
             f"resume=true continues {exp_dir} exactly as recorded in its {PARAMS_FILE}, so it "
             f"cannot change {', '.join(changed)}. Resume with only exp_name=... resume=true "
             "[trainer.max_epochs=...], or start a new experiment with another exp_name."
         )
-    recorded = load_params(exp_dir)
     recorded.resume = True
-    for key in {override_key(o) for o in overrides}:
+    for key in {override_key(o) for o in given}:
         OmegaConf.update(recorded, key, OmegaConf.select(cfg, key), force_add=True)
     return recorded
 
