@@ -55,7 +55,7 @@ def slowest_top_level(modules: dict[str, float]) -> tuple[str, float]:
 
 
 def main() -> None:
-    parser_ = parser(__doc__.split("\n\n")[0])
+    parser_ = parser(__doc__.split("\n\n")[0], threads=False)
     parser_.add_argument("--runs", type=int, default=5, help="whole-process runs per command")
     args = parser_.parse_args()
     if args.quick:

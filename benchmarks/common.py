@@ -28,17 +28,19 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser with the options every benchmark has: --quick and --threads."""
+def parser(description: str, threads: bool = True) -> argparse.ArgumentParser:
+    """An argument parser with the options the benchmarks share: --quick and (for those that
+    run torch) --threads."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument(
         "--quick", action="store_true", help="a few steps only: checks that it runs (tests use it)"
     )
-    parser.add_argument(
-        "--threads", type=int, default=cores(), help="torch intra-op threads (default: all cores)"
-    )
+    if threads:
+        parser.add_argument(
+            "--threads", type=int, default=cores(), help="torch intra-op threads (all cores)"
+        )
     return parser
 
 

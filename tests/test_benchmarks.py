@@ -80,6 +80,7 @@ def test_data_path(dataset: Path) -> None:
     assert positive(decoding["seconds"])
 
 
+@pytest.mark.slow
 def test_cli_paths_do_not_import_torch() -> None:
     rows = table(run_benchmark("cli"), "Command line")
     assert [row["command"] for row in rows] == [

@@ -36,6 +36,7 @@ COVERED_ELSEWHERE = {
     "python train.py -m ": "tests/test_scale.py runs each sweep and launcher (Optuna, multirun, "
     "submitit)",
     "python train.py trainer=ddp_cpu": "tests/test_scale.py runs it and checks both processes",
+    "python -m benchmarks.": "minutes each: tests/test_benchmarks.py runs each with --quick",
 }
 
 

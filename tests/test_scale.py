@@ -60,7 +60,7 @@ def test_optuna_sweep_gives_each_trial_a_folder(tmp_path: Path, dataset: Path) -
             "-m",
             "hparams_search=unet_optuna",
             "hydra.sweeper.n_trials=3",
-            "hydra.sweeper.params.model.net.base_channels=choice(4, 8)",  # small and quick
+            "model.net.base_channels=choice(4, 8)",  # narrows the search space: small, quick nets
             "debug=fast",
             f"data.root={dataset}",
             *QUIET,
@@ -69,8 +69,9 @@ def test_optuna_sweep_gives_each_trial_a_folder(tmp_path: Path, dataset: Path) -
     )
     trials = sorted((tmp_path / "experiment").glob("unet_synthetic_optuna_*/params.yaml"))
     assert len(trials) == 3
-    rates = {yaml.safe_load(t.read_text())["model"]["optimizer"]["lr"] for t in trials}
-    assert len(rates) == 3, "each trial has its own parameters"
+    params = [yaml.safe_load(t.read_text()) for t in trials]
+    assert len({p["model"]["optimizer"]["lr"] for p in params}) == 3, "each trial its own values"
+    assert {p["model"]["net"]["base_channels"] for p in params} <= {4, 8}, "command line narrows"
     best = yaml.safe_load((tmp_path / "experiment/multirun/optimization_results.yaml").read_text())
     assert set(best["best_params"]) == {
         "model.optimizer.lr",

@@ -21,7 +21,7 @@ class LastCheckpoint(L.Callback):
     then replaces last.ckpt, so a kill during a save never leaves a truncated checkpoint.
     """
 
-    def __init__(self, dirpath: str, every_n_train_batches: int | None = 50) -> None:
+    def __init__(self, dirpath: str, every_n_train_batches: int | None = 100) -> None:
         self.path = Path(dirpath) / "last.ckpt"
         self.every = every_n_train_batches
 
