@@ -24,7 +24,9 @@ def check_ok(result) -> None:
 
 
 def test_unet_train_then_test_writes_the_experiment_folder(tmp_path: Path, dataset: Path) -> None:
-    check_ok(train(tmp_path, dataset))
+    result = train(tmp_path, dataset)
+    check_ok(result)
+    assert "Tip:" not in result.stdout + result.stderr, "Lightning's adverts are filtered"
     exp = tmp_path / "experiment/unet_synthetic_debug_fast"
     params = yaml.safe_load((exp / "params.yaml").read_text())
     assert params["exp_name"] == "unet_synthetic_debug_fast"

@@ -207,10 +207,19 @@ def load_weights(model: Any, path: Path) -> None:
 
 def log_lightning_once() -> None:
     """Print each Lightning message once: on import it adds a console handler of its own beside
-    the root one that Hydra configured. Its messages still reach the root's handlers (and files)."""
+    the root one that Hydra configured. Its messages still reach the root's handlers (and files),
+    except its advertisements for cloud services, which tell a user nothing about the run."""
     import lightning  # noqa: F401  (sets up its logger on import)
 
     logging.getLogger("lightning").handlers.clear()
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdverts) for f in rank_zero.filters):
+        rank_zero.addFilter(_NoAdverts())
+
+
+class _NoAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
 
 
 def log_to_file(path: Path) -> None:
