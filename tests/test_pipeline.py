@@ -43,9 +43,10 @@ def run(repo: Path, *command: str) -> subprocess.CompletedProcess:
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh clone-like copy with DVC initialised and the pipeline reproduced in debug=fast."""
     root = copy_repository(tmp_path_factory.mktemp("pipeline") / "repo")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["overrides"] = "debug=fast"
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    # debug=fast by default in conf/, so that params.yaml stays exactly as users have it.
+    config = root / "conf/config.yaml"
+    config.write_text(config.read_text().replace("  - debug: null", "  - debug: fast", 1))
+    assert "  - debug: fast" in config.read_text()
     run(root, "git", "commit", "-qam", "debug=fast")
     run(root, "dvc", "repro")
     run(root, "git", "add", "-A")
