@@ -82,3 +82,17 @@ def copy_repository(destination: Path) -> Path:
             ["git", *GIT_USER, *command], cwd=destination, check=True, capture_output=True
         )
     return destination
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """This environment as a user's shell in a fork: this venv's python, dvc and tools first on
+    PATH, and a git identity for commits."""
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+        **extra,
+    }

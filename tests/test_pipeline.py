@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import filecmp
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,23 +17,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import copy_repository
+from tests.conftest import cli_env, copy_repository
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent  # dvc is installed beside this Python
 
 
 def run(repo: Path, *command: str) -> subprocess.CompletedProcess:
     """Run a command in `repo` with this environment's python and dvc first on PATH."""
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "GIT_AUTHOR_NAME": "Test",
-        "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "Test",
-        "GIT_COMMITTER_EMAIL": "test@example.com",
-    }
-    done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        command, cwd=repo, env=cli_env(), capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}\n{done.stderr}"
     return done
 

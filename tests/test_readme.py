@@ -5,7 +5,6 @@ that cannot run here are listed in COVERED_ELSEWHERE with the reason and the tes
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, copy_repository
+from tests.conftest import REPO, cli_env, copy_repository
 
 pytestmark = pytest.mark.slow
 
@@ -91,16 +90,7 @@ BLOCKS = readme_blocks()
 def test_readme_commands_run(name: str, commands: list[str], tmp_path: Path, drive_like: Path):
     repo = copy_repository(tmp_path / "fork")
     shutil.copytree(drive_like, repo / "data/DRIVE")
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "HOME": str(tmp_path / "home"),  # W&B settings and caches
-        "GIT_AUTHOR_NAME": "Test",
-        "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "Test",
-        "GIT_COMMITTER_EMAIL": "test@example.com",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = cli_env(HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1")  # HOME: W&B's caches
     env.pop("PYTHONPATH", None)
     ran = 0
     for command in commands:

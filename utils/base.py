@@ -23,16 +23,20 @@ def log_image_row(loggers: Sequence, tag: str, step: int, panels: Sequence[torch
     PNG files in <its log_dir>/images/<tag>/<step>.png.
     """
     row = torch.cat([to_rgb_uint8(panel) for panel in panels], dim=-1)
-    pixels = row.permute(1, 2, 0).numpy()
     for logger in loggers:
         writer = getattr(logger, "experiment", None)
         if hasattr(writer, "add_image"):  # TensorBoard's SummaryWriter
             writer.add_image(tag, row, global_step=step, dataformats="CHW")
         elif hasattr(logger, "log_image"):  # Weights & Biases and others
-            logger.log_image(key=tag, images=[pixels], step=step)
+            logger.log_image(key=tag, images=[row.permute(1, 2, 0).numpy()], step=step)
         elif getattr(logger, "log_dir", None):
-            from PIL import Image
-
             folder = Path(logger.log_dir) / "images" / tag.replace("/", "_")
             folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(pixels).save(folder / f"{step:07d}.png")
+            save_png(row, folder / f"{step:07d}.png")
+
+
+def save_png(image: torch.Tensor, path: Path) -> None:
+    """Save a (3, H, W) uint8 tensor as PNG."""
+    from PIL import Image
+
+    Image.fromarray(image.permute(1, 2, 0).numpy()).save(path)

@@ -14,7 +14,6 @@ import os
 import platform
 import re
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from typing import Any
 import yaml
 
 from data.manifest import SPLITS, manifest_path, read_manifest
+from utils.branch import BranchError, git
 
 RECORD_FILE = "record.yaml"
 PATCH_FILE = "git.patch"
@@ -51,29 +51,23 @@ def redact_argument(argument: str) -> str:
     return f"{key}{sep}{REDACTED}" if sep and SECRET_NAME.search(key) else argument
 
 
-def _git(repo: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(("git", *args), cwd=repo, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
 def git_state(patch_path: Path, repo: Path = CODE_ROOT) -> dict:
     """Commit, branch and dirtiness of the code's repository (not of the working directory);
     writes its uncommitted changes to `patch_path` if there are any."""
-    commit = _git(repo, "rev-parse", "HEAD")
-    if commit is None:
+    try:
+        commit = git("rev-parse", "HEAD", cwd=repo)
+        branch = git("rev-parse", "--abbrev-ref", "HEAD", cwd=repo)
+        status = git("status", "--porcelain", "--untracked-files=all", cwd=repo)
+        patch = git("diff", "HEAD", "--binary", cwd=repo)
+    except (BranchError, OSError):
         return {"commit": None, "note": "not a git repository, or no commit yet"}
-    status = _git(repo, "status", "--porcelain", "--untracked-files=all") or ""
-    patch = _git(repo, "diff", "HEAD", "--binary") or ""
     untracked = [line[3:] for line in status.splitlines() if line.startswith("??")]
     if patch:
-        patch_path.write_text(patch)
+        patch_path.write_text(patch + "\n")  # git() strips the final newline `git apply` needs
     return {
-        "commit": commit.strip(),
-        "branch": (_git(repo, "rev-parse", "--abbrev-ref", "HEAD") or "").strip(),
-        "dirty": bool(status.strip()),
+        "commit": commit,
+        "branch": branch,
+        "dirty": bool(status),
         "patch": patch_path.name if patch else None,
         "untracked": untracked,
     }

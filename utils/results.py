@@ -10,9 +10,8 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from PIL import Image
 
-from utils.base import to_rgb_uint8
+from utils.base import save_png, to_rgb_uint8
 from utils.metrics import METRIC_NAMES, THRESHOLD
 
 # Error overlay colours (RGB): hits in white, false alarms in red, misses in blue.
@@ -36,11 +35,6 @@ def error_overlay(probs: torch.Tensor, label: torch.Tensor, fov: torch.Tensor) -
     ):
         overlay[:, where & inside] = torch.tensor(colour, dtype=torch.uint8)[:, None]
     return overlay
-
-
-def save_png(image: torch.Tensor, path: Path) -> None:
-    """Save a (3, H, W) uint8 tensor as PNG."""
-    Image.fromarray(image.permute(1, 2, 0).numpy()).save(path)
 
 
 class ResultWriter(L.Callback):
