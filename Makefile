@@ -20,7 +20,7 @@ $(VENV)/.runtime: requirements.txt
 	touch $@
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.dev  ## Create .venv and install the pinned dependencies
@@ -29,8 +29,22 @@ train: $(VENV)/.runtime  ## Generate the synthetic data, train and test (ARGS=".
 	$(PY) train.py $(RUN_ARGS)
 	$(PY) test.py exp_name=$$($(PY) train.py $(RUN_ARGS) --cfg job --package exp_name)
 
-test: $(VENV)/.dev  ## Run the test suite
+test: $(VENV)/.dev  ## Run the quick tests (about a minute): every layer, in this process
+	$(PY) -m pytest -m "not slow"
+
+test-all: $(VENV)/.dev  ## Run every test (under 10 minutes): processes, DVC, README, DDP, sweeps
 	$(PY) -m pytest
+
+repro: $(VENV)/.runtime  ## Run the DVC pipeline (dvc repro): data, check, train, test, curves
+	$(VENV)/bin/dvc repro
+
+format: $(VENV)/.dev  ## Fix lint and format the code with ruff
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean:  ## Delete caches and generated data (data/synthetic); never experiments or DRIVE
+	rm -rf .pytest_cache .ruff_cache dvc_plots data/synthetic data/quality.json
+	find . -name __pycache__ -type d -not -path "./.venv/*" -prune -exec rm -rf {} +
 
 hooks:  ## Install the git hook that checks branch names before each commit
 	@if git rev-parse --git-dir >/dev/null 2>&1; then git config core.hooksPath .githooks; fi
@@ -39,4 +53,4 @@ lint: $(VENV)/.dev  ## Check style with ruff
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-.PHONY: help venv train test lint hooks
+.PHONY: help venv train test test-all repro format clean lint hooks

@@ -5,41 +5,36 @@ Rebuilds the model and data from experiment/<exp_name>/params.yaml, loads its be
 prediction/error images to experiment/<exp_name>/result/.
 """
 
-import json
 import logging
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from data.manifest import DataError
-from utils.experiment import (
-    ExperimentError,
-    exit_cleanly_on,
-    find_checkpoint,
-    load_params,
-    load_weights,
-    log_lightning_once,
-    register_resolvers,
-)
+from bookkeeping.config import load_env_file, register_resolvers
+from bookkeeping.folder import ExperimentError, ExperimentFolder
+from utils.base import UserError, exit_cleanly_on
 
 log = logging.getLogger("test")
 register_resolvers()
 
 
 @hydra.main(config_path="conf", config_name="test", version_base="1.3")
-@exit_cleanly_on(DataError, ExperimentError)
-def main(cfg: DictConfig) -> None:
+@exit_cleanly_on(UserError)
+def main(cfg: DictConfig) -> dict[str, float]:
+    load_env_file()  # .env: secrets such as WANDB_API_KEY, kept out of every record
     if not cfg.exp_name:
         raise ExperimentError(
             "say which experiment to test: python test.py exp_name=<name> "
             f"(a folder of {cfg.paths.experiment_root}/)."
         )
-    exp_dir = Path(cfg.paths.experiment_dir)
-    params = load_params(exp_dir)
-    checkpoint = find_checkpoint(exp_dir, cfg.checkpoint)
+    folder = ExperimentFolder(cfg.paths.experiment_root, cfg.exp_name)
+    params = folder.load_params()
+    checkpoint = folder.checkpoint(cfg.checkpoint)
 
     from hydra.utils import instantiate
+
+    from bookkeeping.experiment import log_lightning_once
+    from utils.checkpoint import load_weights
 
     log_lightning_once()
     model = instantiate(params.model)
@@ -47,21 +42,19 @@ def main(cfg: DictConfig) -> None:
     datamodule = instantiate(params.data)
     datamodule.prepare_data()
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[instantiate(cfg.result_writer)])
-    log.info("Testing %s with %s", cfg.exp_name, checkpoint)
-    trainer.test(model, datamodule=datamodule, verbose=False)
-
-    metrics_file = Path(cfg.paths.result_dir) / "metrics.json"
-    if not metrics_file.is_file():
+    log.info("Testing %s with %s", folder.name, checkpoint)
+    scores = trainer.test(model, datamodule=datamodule, verbose=False)[0]
+    if not scores:
         raise ExperimentError(
-            f"no test image was scored, so {metrics_file} was not written; "
+            f"no test image was scored, so {folder.result_dir} holds no results; "
             "check trainer.limit_test_batches and the test manifest."
         )
-    metrics = json.loads(metrics_file.read_text())
     log.info(
         "Test scores inside the field of view: %s",
-        ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)),
+        ", ".join(f"{k.removeprefix('test/')} {v:.4f}" for k, v in scores.items()),
     )
-    log.info("Results in %s", cfg.paths.result_dir)
+    log.info("Results in %s", folder.result_dir)
+    return scores
 
 
 if __name__ == "__main__":

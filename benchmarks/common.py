@@ -132,12 +132,12 @@ def machine_note(threads: int | None = None) -> str:
     return f"Machine: {cores()} cores{used}, load average {load:.2f} before the run{warning}."
 
 
-def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
+def compose(overrides: Sequence[str] = (), config_name: str = "train") -> DictConfig:
     """Compose conf/<config_name>.yaml with `overrides`, as train.py / test.py would."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    from utils.experiment import register_resolvers
+    from bookkeeping.config import register_resolvers
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):

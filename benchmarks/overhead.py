@@ -169,7 +169,7 @@ def template(
         import torch
         from hydra.utils import instantiate
 
-        from utils.experiment import instantiate_each
+        from utils.base import instantiate_each
 
         with tempfile.TemporaryDirectory(prefix="overhead_") as tmp:
             cfg = compose(

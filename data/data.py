@@ -14,7 +14,14 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from data.manifest import DataError, load_sample, manifest_path, read_manifest
+from data.manifest import (
+    SPLITS,
+    DataError,
+    load_sample,
+    manifest_path,
+    read_manifest,
+    split_leaks,
+)
 
 
 class CachedImages:
@@ -174,11 +181,15 @@ class VesselDataModule(L.LightningDataModule):
         self._caches: dict[str, CachedImages] = {}
 
     def prepare_data(self) -> None:
-        """Create the manifests if any is missing (generating or indexing the data first)."""
-        missing = [
-            s for s in ("train", "validate", "test") if not manifest_path(self.root, s).is_file()
-        ]
+        """Create the manifests if any is missing (generating or indexing the data first), and
+        refuse an image listed in two splits (reading the manifests costs nothing)."""
+        missing = [s for s in SPLITS if not manifest_path(self.root, s).is_file()]
         if not missing:
+            leaks = split_leaks(
+                self.root, {s: read_manifest(manifest_path(self.root, s)) for s in SPLITS}
+            )
+            if leaks:
+                raise DataError("\n  ".join([f"{len(leaks)} split leak(s):", *leaks]))
             return
         if self.source is None:
             raise DataError(

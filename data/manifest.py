@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from utils.base import UserError
+
 SPLITS = ("train", "validate", "test")
 
 
-class DataError(Exception):
+class DataError(UserError):
     """Bad or missing data: the message names the file at fault and how to fix it."""
 
 
@@ -81,6 +83,19 @@ def read_manifest(path: Path) -> list[Sample]:
     if not samples:
         raise DataError(f"manifest {path} lists no samples; every split needs at least one.")
     return samples
+
+
+def split_leaks(root: Path, splits: dict[str, list[Sample]]) -> list[str]:
+    """A problem line for each image listed in more than one split (it would leak test data)."""
+    problems, seen = [], {}
+    for split, samples in splits.items():
+        for sample in samples:
+            if seen.setdefault(sample.image, split) != split:
+                problems.append(
+                    f"{Path(root) / sample.image} is in both {seen[sample.image]!r} and "
+                    f"{split!r}; a sample must belong to one split only"
+                )
+    return problems
 
 
 def _open_image(path: Path, mode: str) -> np.ndarray:

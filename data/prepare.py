@@ -13,7 +13,14 @@ import argparse
 from pathlib import Path
 
 from data.drive import find_samples, require_drive
-from data.manifest import DataError, Sample, load_sample, manifest_path, write_manifest
+from data.manifest import (
+    DataError,
+    Sample,
+    load_sample,
+    manifest_path,
+    split_leaks,
+    write_manifest,
+)
 
 SOURCES = ("synthetic", "drive")
 DEFAULT_ROOTS = {"synthetic": Path("data/synthetic"), "drive": Path("data/DRIVE")}
@@ -39,17 +46,10 @@ def check_samples(root: Path, splits: dict[str, list[Sample]]) -> None:
 
     Also refuses an empty split and an image listed in two splits (it would leak test data).
     """
-    problems = []
-    seen: dict[str, str] = {}
+    problems = split_leaks(root, splits)
     for split, samples in splits.items():
         if not samples:
             problems.append(f"split {split!r} is empty")
-        for sample in samples:
-            if seen.setdefault(sample.image, split) != split:
-                problems.append(
-                    f"{root / sample.image} is in both {seen[sample.image]!r} and "
-                    f"{split!r}; a sample must belong to one split only"
-                )
         for sample in samples:
             try:
                 load_sample(root, sample)

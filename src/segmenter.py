@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from utils.base import log_image_row
+from utils.images import log_image_row
 from utils.metrics import image_metrics, inside_fov, vessel_metrics
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]

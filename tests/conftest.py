@@ -48,7 +48,7 @@ def run_script(
 
 
 def run_module(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """Run `python -m <module> <args>` of this repository (utils.report, ...) from `cwd`."""
+    """Run `python -m <module> <args>` of this repository (bookkeeping.report, ...) from `cwd`."""
     command = [sys.executable, "-m", module, *args]
     return subprocess.run(
         command, cwd=cwd, env=script_env(), capture_output=True, text=True, timeout=600
@@ -64,16 +64,21 @@ GIT_USER = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
 
 
 def copy_repository(destination: Path) -> Path:
-    """This repository as a fresh clone would have it (tracked and new, not ignored, files), in a
-    new git repository on `main` with one commit: a fork to change freely in a test."""
+    """This repository as a fresh clone would have it, in a new git repository on `main` with one
+    commit: a fork to change freely in a test.
+
+    Only files git tracks are copied (in their working-tree state, so uncommitted edits are
+    tested): what a user generated or left behind (data, experiment records, caches) never
+    reaches the fork, so the suite passes the same before and after the README's commands.
+    """
     listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        ["git", "ls-files", "-z", "--cached"],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=True,
-    ).stdout.split()
-    for name in listed:
+    ).stdout.split("\0")
+    for name in filter(None, listed):
         if (REPO / name).is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, destination / name)

@@ -11,19 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bookkeeping.branch import create, list_branches, promote
+from bookkeeping.naming import BranchError, branch_name, branch_warnings, check, name_problems
 from tests.conftest import REPO
 from tests.test_config import compose_config
-from utils.branch import (
-    BranchError,
-    branch_name,
-    branch_warnings,
-    check,
-    create,
-    list_branches,
-    name_problems,
-    promote,
-)
-from utils.experiment import write_params
 
 
 def run_git(repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -45,7 +36,7 @@ def repo(tmp_path: Path) -> Path:
 def branch_cli(repo: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "utils.branch", *args],
+        [sys.executable, "-m", "bookkeeping.branch", *args],
         cwd=repo,
         env=env,
         capture_output=True,
@@ -59,6 +50,7 @@ def branch_cli(repo: Path, *args: str) -> subprocess.CompletedProcess:
         (["model=pix2pix", "data=drive", "data.augment=false"], [], "TEMP_PIX2PIX_DRIVE_NOAUG"),
         (["model=pix2pix", "data=drive", "data.augment=true"], [], "TEMP_PIX2PIX_DRIVE_AUG"),
         ([], ["--long-term"], "MAIN_UNET_SYNTHETIC_NOAUG"),
+        (["experiment=drive_pix2pix"], [], "TEMP_PIX2PIX_DRIVE_NOAUG"),
         (
             ["model=pix2pix_paper"],
             ["--tag", "lr 2e-4", "--tag", "b8"],
@@ -108,8 +100,9 @@ def test_main_and_good_names_pass() -> None:
 
 def test_hook_refuses_commits_on_a_badly_named_branch(repo: Path) -> None:
     shutil.copytree(REPO / ".githooks", repo / ".githooks")
+    shutil.copytree(REPO / "bookkeeping", repo / "bookkeeping")
     (repo / "utils").mkdir()
-    for name in ("__init__.py", "branch.py"):
+    for name in ("__init__.py", "base.py"):
         shutil.copy(REPO / "utils" / name, repo / "utils" / name)
     run_git(repo, "config", "core.hooksPath", ".githooks")
     run_git(repo, "add", ".")
@@ -127,11 +120,22 @@ def test_promote_renames_branch_and_experiment_record(repo: Path) -> None:
     create("TEMP_UNET_DRIVE_NOAUG", cwd=repo)
     record = repo / "experiment/TEMP_UNET_DRIVE_NOAUG"
     (record / "result").mkdir(parents=True)
-    (record / "params.yaml").write_text("exp_name: TEMP_UNET_DRIVE_NOAUG\n")
+    params = {
+        "exp_name": "TEMP_UNET_DRIVE_NOAUG",
+        "paths": {"experiment_root": "experiment"},
+        "note": "TEMP_UNET_DRIVE_NOAUG was the first try",  # not a path: left alone
+        "callbacks": {"last": {"path": "experiment/TEMP_UNET_DRIVE_NOAUG/model/last.ckpt"}},
+    }
+    (record / "params.yaml").write_text(yaml.safe_dump(params))
     assert promote("TEMP_UNET_DRIVE_NOAUG", cwd=repo) == "MAIN_UNET_DRIVE_NOAUG"
     assert run_git(repo, "branch", "--show-current").stdout.strip() == "MAIN_UNET_DRIVE_NOAUG"
-    params = repo / "experiment/MAIN_UNET_DRIVE_NOAUG/params.yaml"
-    assert yaml.safe_load(params.read_text())["exp_name"] == "MAIN_UNET_DRIVE_NOAUG"
+    promoted = repo / "experiment/MAIN_UNET_DRIVE_NOAUG/params.yaml"
+    assert yaml.safe_load(promoted.read_text()) == {
+        "exp_name": "MAIN_UNET_DRIVE_NOAUG",
+        "paths": {"experiment_root": "experiment"},
+        "note": "TEMP_UNET_DRIVE_NOAUG was the first try",
+        "callbacks": {"last": {"path": "experiment/MAIN_UNET_DRIVE_NOAUG/model/last.ckpt"}},
+    }
     assert not record.exists()
     with pytest.raises(BranchError, match="only TEMP_ branches"):
         promote("MAIN_UNET_DRIVE_NOAUG", cwd=repo)
@@ -152,14 +156,12 @@ def test_list_shows_branches_with_their_scores(repo: Path) -> None:
     assert pix2pix.split()[2:4] == ["-", "-"], "no scores recorded for this branch"
 
 
-def test_experiment_branch_names_the_run_and_is_recorded(repo, monkeypatch, tmp_path) -> None:
+def test_experiment_branch_names_the_run(repo, monkeypatch) -> None:
     monkeypatch.chdir(repo)
     create("TEMP_PIX2PIX_DRIVE_NOAUG", cwd=repo)
     cfg = compose_config(["model=pix2pix", "data=drive"])
     assert cfg.exp_name == "TEMP_PIX2PIX_DRIVE_NOAUG"
     assert compose_config(["model=pix2pix", "exp_name=mine"]).exp_name == "mine"
-    write_params(cfg, [], tmp_path / "params.yaml")
-    assert yaml.safe_load((tmp_path / "params.yaml").read_text())["branch"] == cfg.exp_name
 
 
 def test_mismatch_between_branch_and_config_is_warned(repo, monkeypatch) -> None:

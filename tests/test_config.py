@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,9 +12,12 @@ from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from utils.experiment import instantiate_each, register_resolvers, resolved_params
+from bookkeeping.config import register_resolvers, sweep_job_name
+from bookkeeping.experiment import hyperparameters
+from utils.base import instantiate_each
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +26,7 @@ def outside_any_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.chdir(tmp_path)
 
 
-def compose_config(overrides: list[str], name: str = "config") -> DictConfig:
+def compose_config(overrides: list[str], name: str = "train") -> DictConfig:
     """Compose conf/<name>.yaml with command-line style overrides, as train.py does."""
     register_resolvers()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
@@ -39,7 +44,7 @@ def compose_config(overrides: list[str], name: str = "config") -> DictConfig:
 def test_experiment_name_follows_the_choices(overrides: list[str], name: str) -> None:
     cfg = compose_config(overrides)
     assert cfg.exp_name == name
-    assert cfg.paths.model_dir == f"experiment/{name}/model"
+    assert cfg.callbacks.last_checkpoint.path == f"experiment/{name}/model/last.ckpt"
 
 
 def test_drive_inherits_synthetic_settings() -> None:
@@ -48,11 +53,27 @@ def test_drive_inherits_synthetic_settings() -> None:
     assert cfg.data.patch_size == compose_config([]).data.patch_size
 
 
-def test_params_are_fully_resolved_and_keep_overrides() -> None:
-    cfg = compose_config(["model=pix2pix", "seed=3"])
-    params = resolved_params(cfg, ["model=pix2pix", "seed=3"])
+def test_params_are_the_resolved_configuration_and_nothing_else() -> None:
+    cfg = compose_config(["model=pix2pix", "seed=3", "logger=wandb"])
+    params = hyperparameters(cfg)
     assert "${" not in OmegaConf.to_yaml(params)
-    assert params["overrides"] == ["model=pix2pix", "seed=3"] and params["seed"] == 3
+    assert params["seed"] == 3 and params["logger"]["wandb"]["id"] is None
+    assert set(params) == set(OmegaConf.to_container(cfg)), "no record data in params.yaml"
+
+
+@pytest.mark.parametrize(
+    "dirname,name",
+    [
+        ("seed-2", "base_seed-2"),
+        ("model.optimizer.lr-0.001_seed-1", "base_model.optimizer.lr-0.001_seed-1"),
+        ("", "base"),
+        ("data.root-/tmp/x y", "base_data.root--tmp-x-y"),
+        ("seed--1", "base_seed--1"),
+        ("logger-[tensorboard,wandb]", "base_logger--tensorboard-wandb"),
+    ],
+)
+def test_each_sweep_job_gets_a_valid_name_of_its_own(dirname: str, name: str) -> None:
+    assert sweep_job_name("base", dirname) == name
 
 
 def test_every_group_option_composes_and_builds() -> None:
@@ -79,6 +100,7 @@ def test_every_group_option_composes_and_builds() -> None:
         )
         assert trainer.max_epochs == 10 and trainer.logger.log_dir.rstrip("/").endswith("log/csv")
         assert trainer.checkpoint_callback.dirpath.endswith("unet_synthetic_noaug/model")
+        assert trainer.checkpoint_callback.filename == "best"
 
 
 def test_pix2pix_paper_preset_composes_the_default() -> None:
@@ -97,7 +119,8 @@ def test_unknown_options_are_refused_by_name() -> None:
 
 def test_test_config_needs_only_the_experiment() -> None:
     cfg = compose_config(["exp_name=x", "trainer.limit_test_batches=1"], name="test")
-    assert cfg.paths.result_dir == "experiment/x/result" and cfg.checkpoint == "best"
+    assert cfg.result_writer.metrics == "experiment/x/result/metrics.json"
+    assert cfg.checkpoint == "best"
     assert cfg.trainer.limit_test_batches == 1
 
 
@@ -105,3 +128,42 @@ def test_debug_presets_name_their_own_throwaway_runs() -> None:
     cfg = compose_config(["debug=fast"])
     assert cfg.exp_name == "unet_synthetic_debug_fast" and cfg.overwrite
     assert compose_config(["debug=overfit", "exp_name=mine"]).exp_name == "mine"
+
+
+@pytest.mark.parametrize("recipe", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
+def test_each_named_recipe_composes_and_pins_its_choices(recipe: str) -> None:
+    cfg = compose_config([f"experiment={recipe}"])
+    model, data = recipe.split("_", 1)[1], recipe.split("_", 1)[0]
+    assert (cfg.model.name, cfg.data.name) == ({"quick": "unet"}.get(model, model), data)
+    assert cfg.trainer.max_epochs and cfg.data.patch_size and cfg.seed == 42
+    assert compose_config([f"experiment={recipe}", "trainer.max_epochs=1"]).trainer.max_epochs == 1
+
+
+def test_drive_unet_recipe_is_the_measured_one() -> None:
+    cfg = compose_config(["experiment=drive_unet"])
+    steps = cfg.trainer.max_epochs * cfg.data.samples_per_epoch // cfg.data.batch_size
+    assert steps == 3300 and cfg.model.net.base_channels == 16 and cfg.model.optimizer.lr == 1e-3
+
+
+def test_early_stopping_is_one_choice_away() -> None:
+    cfg = compose_config(["callbacks=early_stop"])
+    stopper = instantiate(cfg.callbacks.early_stopping)
+    assert (stopper.monitor, stopper.mode, stopper.patience) == ("val/f1", "max", 3)
+    assert "model_checkpoint" in cfg.callbacks and "last_checkpoint" in cfg.callbacks
+
+
+def test_local_settings_take_effect_and_stay_out_of_git(tmp_path: Path) -> None:
+    conf = shutil.copytree(CONF, tmp_path / "conf")
+    (conf / "local").mkdir()
+    (conf / "local/default.yaml").write_text(
+        "# @package _global_\npaths:\n  data_dir: /mnt/datasets\ntrainer:\n  max_epochs: 2\n"
+    )
+    register_resolvers()
+    for name in ("train", "test"):
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            cfg = compose(config_name=name, overrides=["exp_name=x"])
+        assert cfg.trainer.max_epochs == 2
+    assert cfg.paths.data_dir == "/mnt/datasets"
+    for private in ("conf/local/default.yaml", ".env"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", private], cwd=REPO)
+        assert ignored.returncode == 0, f"{private} is git-ignored"

@@ -1,8 +1,8 @@
 """The DVC pipeline with real git and dvc, in a temporary copy of this repository.
 
-The tests run in file order on one copy: repro, no-op, metrics, plots, push/pull, experiments
-(one, then a queued sweep), the invalidation by a config change, and last real-DRIVE-style data
-added with `dvc add` (the last two edit the copy).
+The tests run in file order on one copy: repro, no-op, metrics, plots, push/pull, what a code
+change reruns, experiments (one, then a queued sweep), the invalidation by a config change, and
+last real-DRIVE-style data added with `dvc add` (the last two edit the copy).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh clone-like copy with DVC initialised and the pipeline reproduced in debug=fast."""
     root = copy_repository(tmp_path_factory.mktemp("pipeline") / "repo")
     # debug=fast by default in conf/, so that params.yaml stays exactly as users have it.
-    config = root / "conf/config.yaml"
+    config = root / "conf/train.yaml"
     config.write_text(config.read_text().replace("  - debug: null", "  - debug: fast", 1))
     assert "  - debug: fast" in config.read_text()
     run(root, "git", "commit", "-qam", "debug=fast")
@@ -80,6 +80,18 @@ def test_push_then_pull_restores_data_and_model(repo: Path, tmp_path: Path) -> N
         "experiment/pipeline/model/best.ckpt",
     ):
         assert filecmp.cmp(repo / path, clone / path, shallow=False), path
+
+
+def test_code_changes_rerun_only_the_stages_that_import_them(repo: Path) -> None:
+    report = repo / "bookkeeping/report.py"
+    report.write_text(report.read_text() + "\n# a new column, some day\n")
+    assert "Data and pipelines are up to date" in run(repo, "dvc", "status").stdout
+    loss = repo / "utils/loss.py"
+    loss.write_text(loss.read_text() + "\n# a tweak of the loss\n")
+    status = run(repo, "dvc", "status").stdout
+    assert "train:" in status and "test:" in status and "check:" not in status
+    run(repo, "git", "checkout", "-q", "--", "bookkeeping/report.py", "utils/loss.py")
+    assert "Data and pipelines are up to date" in run(repo, "dvc", "status").stdout
 
 
 def test_experiment_with_another_model(repo: Path) -> None:

@@ -23,6 +23,7 @@ SHRINK_TRAIN = "trainer.max_epochs=1 trainer.limit_train_batches=2 trainer.limit
 SHRINK_TEST = "trainer.limit_test_batches=2"
 COVERED_ELSEWHERE = {
     "make test": "the suite itself: .ci/run runs it on every CI stop",
+    "make repro": "dvc repro; tests/test_pipeline.py runs it in a fork",
     "dvc ": "tests/test_pipeline.py runs the DVC workflow in a fork (repro, exp run, queue, "
     "plots, add, push and pull)",
     "git add data/DRIVE": "part of the DVC flow for DRIVE: tests/test_pipeline.py",
@@ -66,6 +67,8 @@ def as_run_here(command: str) -> str:
     command = re.sub(r"^python ", f"{sys.executable} ", command)
     if "resume=true" in command:  # resume may only change max_epochs: one epoch more
         command = re.sub(r"trainer\.max_epochs=\d+", "trainer.max_epochs=2", command)
+    elif "repeat_of=" in command:  # repeats the recorded run, which was cut short already
+        pass
     elif "train.py" in command:
         command += f" {SHRINK_TRAIN}"
     elif "test.py" in command:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from utils.record import data_version, git_state, recorded_session, redact, redact_argument
-from utils.report import compare, flatten, summary
+from bookkeeping.folder import ExperimentFolder
+from bookkeeping.record import data_version, git_state, recorded_session, redact, redact_argument
+from bookkeeping.report import compare, flatten, summary
 
 
 def test_secret_named_keys_and_arguments_are_redacted() -> None:
@@ -62,37 +63,47 @@ def test_data_version_changes_with_any_file(tmp_path: Path, dataset: Path) -> No
 
 
 def test_session_status_on_success_failure_and_interruption(tmp_path: Path, dataset: Path) -> None:
-    with recorded_session(tmp_path, dataset, resumed=False) as session:
-        session["metrics"] = {"val/f1": 0.5}
-    with pytest.raises(ValueError), recorded_session(tmp_path, dataset, resumed=True):
+    folder = ExperimentFolder(tmp_path, "run")
+    folder.create("seed: 1\n")
+    overrides = ["seed=1", "+wandb.api_key=abc"]
+
+    def session(resumed: bool):
+        return recorded_session(folder, dataset, overrides, "id123", resumed=resumed)
+
+    with session(resumed=False) as first:
+        first["metrics"] = {"val/f1": 0.5}
+    with pytest.raises(ValueError), session(resumed=True):
         raise ValueError("a bug")
-    with pytest.raises(SystemExit) as stopped, recorded_session(tmp_path, dataset, resumed=True):
+    with pytest.raises(SystemExit) as stopped, session(resumed=True):
         raise SystemExit  # what Lightning raises after SIGTERM
     assert stopped.value.code == 143
-    record = yaml.safe_load((tmp_path / "record.yaml").read_text())
+    record = yaml.safe_load(folder.record.read_text())
+    assert record["overrides"] == ["seed=1", "+wandb.api_key=<redacted>"]
+    assert record["run_id"] == "id123"
     assert [s["status"] for s in record["sessions"]] == ["finished", "failed", "interrupted"]
     assert record["sessions"][0]["metrics"] == {"val/f1": 0.5}
     assert record["wall_time_s"] == pytest.approx(sum(s["wall_time_s"] for s in record["sessions"]))
-    assert "WANDB" not in (tmp_path / "record.yaml").read_text()
+    assert "WANDB" not in folder.record.read_text()
 
 
 def test_report_summary_and_comparison(tmp_path: Path) -> None:
+    folders = {}
     for name, seed, f1 in (("a", 1, 0.7), ("b", 2, 0.8)):
-        exp = tmp_path / name
-        (exp / "result").mkdir(parents=True)
+        folder = folders[name] = ExperimentFolder(tmp_path, name)
         params = {
             "exp_name": name,
             "seed": seed,
+            "paths": {"experiment_root": str(tmp_path)},
             "model": {"name": "unet"},
             "data": {"name": "synthetic", "augment": False},
             "trainer": {"max_epochs": 3},
-            "callbacks": {"ckpt": {"dirpath": f"{exp}/model"}},
+            "callbacks": {"ckpt": {"dirpath": str(folder.model_dir)}},
         }
-        (exp / "params.yaml").write_text(yaml.safe_dump(params))
-        (exp / "result/metrics.json").write_text(json.dumps({"f1": f1, "auroc": 0.9}))
-    row = summary(tmp_path / "a")
+        folder.create(yaml.safe_dump(params))
+        folder.metrics.write_text(json.dumps({"f1": f1, "auroc": 0.9}))
+    row = summary(folders["a"])
     assert (row["model"], row["epochs"], row["test F1"], row["status"]) == ("unet", 3, 0.7, "?")
-    table = compare(tmp_path / "a", tmp_path / "b")
+    table = compare(folders["a"], folders["b"])
     differing = table.split("\n\n")[0]
     assert "seed" in differing and "callbacks" not in differing and "exp_name" not in differing
     assert flatten({"a": {"b": 1}, "c": [1]}) == {"a.b": 1, "c": [1]}

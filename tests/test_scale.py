@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -53,26 +54,28 @@ def test_ddp_cpu_two_processes_one_folder(tmp_path: Path, dataset: Path) -> None
     )
 
 
-def test_optuna_sweep_gives_each_trial_a_folder(tmp_path: Path, dataset: Path) -> None:
-    check_ok(
-        run_script(
-            "train.py",
-            "-m",
-            "hparams_search=unet_optuna",
-            "hydra.sweeper.n_trials=3",
-            "model.net.base_channels=choice(4, 8)",  # narrows the search space: small, quick nets
-            "debug=fast",
-            f"data.root={dataset}",
-            *QUIET,
-            cwd=tmp_path,
-        )
+def test_optuna_search_twice_gives_each_trial_a_folder(tmp_path: Path, dataset: Path) -> None:
+    search = (
+        "train.py",
+        "-m",
+        "hparams_search=unet_optuna",
+        "hydra.sweeper.n_trials=2",
+        "model.net.base_channels=choice(4, 8)",  # narrows the search space: small, quick nets
+        "debug=fast",
+        f"data.root={dataset}",
+        *QUIET,
     )
+    check_ok(run_script(*search, cwd=tmp_path))
+    time.sleep(1)  # searches are told apart by their start time, to the second
+    check_ok(run_script(*search, cwd=tmp_path))  # the same seed: the same trials, new folders
     trials = sorted((tmp_path / "experiment").glob("unet_synthetic_optuna_*/params.yaml"))
-    assert len(trials) == 3
+    assert len(trials) == 4
     params = [yaml.safe_load(t.read_text()) for t in trials]
-    assert len({p["model"]["optimizer"]["lr"] for p in params}) == 3, "each trial its own values"
+    assert len({p["model"]["optimizer"]["lr"] for p in params}) == 2, "the same seed repeats"
     assert {p["model"]["net"]["base_channels"] for p in params} <= {4, 8}, "command line narrows"
-    best = yaml.safe_load((tmp_path / "experiment/multirun/optimization_results.yaml").read_text())
+    results = sorted((tmp_path / "experiment/multirun").glob("*/optimization_results.yaml"))
+    assert len(results) == 2
+    best = yaml.safe_load(results[0].read_text())
     assert set(best["best_params"]) == {
         "model.optimizer.lr",
         "model.net.base_channels",
@@ -94,7 +97,7 @@ def test_multirun_over_both_models(tmp_path: Path, dataset: Path) -> None:
         )
     )
     for model in ("unet", "pix2pix"):
-        params = tmp_path / f"experiment/{model}_synthetic_debug_fast/params.yaml"
+        params = tmp_path / f"experiment/{model}_synthetic_debug_fast_model-{model}/params.yaml"
         assert yaml.safe_load(params.read_text())["model"]["name"] == model
 
 
@@ -112,7 +115,7 @@ def test_submitit_local_launch(tmp_path: Path, dataset: Path) -> None:
         )
     )
     assert (tmp_path / "experiment/submitted/model/best.ckpt").is_file()
-    assert list((tmp_path / "experiment/multirun/.submitit").rglob("*_result.pkl"))
+    assert list((tmp_path / "experiment/multirun").glob("*/.submitit/*/*_result.pkl"))
 
 
 def test_requeued_job_resumes_itself(tmp_path: Path, dataset: Path) -> None:

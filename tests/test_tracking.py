@@ -66,9 +66,10 @@ def test_every_logger_gets_scalars_and_images_and_no_secret(tmp_path: Path, data
     assert list(run.glob("run-*.wandb"))
     assert list((run / "files/media/images").rglob("*.png")), "prediction images reach W&B"
     params = yaml.safe_load((exp / "params.yaml").read_text())
-    assert params["logger"]["wandb"]["id"] == params["run_id"] and run.name.endswith(
-        params["run_id"]
-    )
+    record = yaml.safe_load((exp / "record.yaml").read_text())
+    assert params["logger"]["wandb"]["id"] is None, "the run id is record, not configuration"
+    assert run.name.endswith(record["run_id"])
+    assert not {"run_id", "overrides", "branch"} & set(params)
 
     for path in [*exp.rglob("*"), *home.rglob("*")]:
         if path.is_file():
@@ -91,7 +92,8 @@ def test_record_beside_params(tmp_path: Path, dataset: Path) -> None:
     assert session["status"] == "finished" and session["wall_time_s"] > 0
     assert 0.0 <= session["metrics"]["val/f1"] <= 1.0
 
-    table = run_module("utils.report", cwd=tmp_path)
+    assert record["overrides"] == ["debug=fast", f"data.root={dataset}", "exp_name=rec"]
+    table = run_module("bookkeeping.report", cwd=tmp_path)
     check_ok(table)
     assert "rec" in table.stdout and "finished" in table.stdout
 
@@ -185,7 +187,9 @@ def test_repeat_from_record_reproduces_validation_metrics(tmp_path: Path, datase
             cwd=tmp_path,
         )
     )
-    check_ok(run_module("utils.repeat", "original", "--as", "again", cwd=tmp_path))
+    changed = run_script("train.py", "repeat_of=original", "seed=3", cwd=tmp_path)
+    assert changed.returncode == 1 and "cannot change seed" in changed.stderr
+    check_ok(run_script("train.py", "repeat_of=original", "exp_name=again", cwd=tmp_path))
     runs = [
         yaml.safe_load((tmp_path / f"experiment/{name}/record.yaml").read_text())["sessions"][-1]
         for name in ("original", "again")
@@ -196,6 +200,34 @@ def test_repeat_from_record_reproduces_validation_metrics(tmp_path: Path, datase
         assert metrics[1][key] == pytest.approx(metrics[0][key], abs=1e-6), key
     assert (tmp_path / "experiment/again/model/best.ckpt").is_file()
 
-    comparison = run_module("utils.report", "original", "again", cwd=tmp_path)
+    comparison = run_module("bookkeeping.report", "original", "again", cwd=tmp_path)
     check_ok(comparison)
-    assert "(no parameter differs)" in comparison.stdout
+    differences = comparison.stdout.split("\n\n")[0].splitlines()
+    assert len(differences) == 2 and differences[1].split() == ["repeat_of", "-", "original"]
+
+
+def test_each_sweep_job_is_its_own_wandb_run(tmp_path: Path, dataset: Path) -> None:
+    """All jobs of a basic-launcher sweep share one process; each must still get its own run."""
+    check_ok(
+        run_script(
+            "train.py",
+            "-m",
+            "seed=1,2",
+            "debug=fast",
+            f"data.root={dataset}",
+            "logger=wandb",
+            "exp_name=sweep",
+            cwd=tmp_path,
+            env={"HOME": str(tmp_path / "home")},
+        )
+    )
+    runs = {}
+    for job in ("sweep_seed-1", "sweep_seed-2"):
+        record = yaml.safe_load((tmp_path / f"experiment/{job}/record.yaml").read_text())
+        [run] = (tmp_path / f"experiment/{job}/log/wandb").glob("offline-run-*")
+        assert run.name.endswith(record["run_id"]) and list(run.glob("run-*.wandb"))
+        runs[job] = run
+    assert len({run.name for run in runs.values()}) == 2
+    size = {job: sum(f.stat().st_size for f in run.rglob("*")) for job, run in runs.items()}
+    time.sleep(1)
+    assert size == {job: sum(f.stat().st_size for f in r.rglob("*")) for job, r in runs.items()}

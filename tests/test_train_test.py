@@ -31,7 +31,7 @@ def test_unet_train_then_test_writes_the_experiment_folder(tmp_path: Path, datas
     params = yaml.safe_load((exp / "params.yaml").read_text())
     assert params["exp_name"] == "unet_synthetic_debug_fast"
     assert params["model"]["net"]["base_channels"] == 16
-    assert "debug=fast" in params["overrides"]
+    assert "debug=fast" in yaml.safe_load((exp / "record.yaml").read_text())["overrides"]
     assert "${" not in (exp / "params.yaml").read_text(), "every interpolation is resolved"
     assert {p.name for p in (exp / "model").iterdir()} == {"best.ckpt", "last.ckpt"}
     assert "Experiment unet_synthetic_debug_fast" in (exp / "log/train.log").read_text()
@@ -110,6 +110,7 @@ def test_test_py_explains_what_is_missing(tmp_path: Path, dataset: Path) -> None
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
     result = run_script("test.py", "exp_name=real", cwd=tmp_path)
     assert result.returncode == 1 and "not a readable Lightning checkpoint" in result.stderr
+    assert "weights_only" not in result.stderr, "no advice to unpickle unsafely"
 
     check_ok(train(tmp_path, dataset, "exp_name=other", "model.net.base_channels=8"))
     result = run_script(

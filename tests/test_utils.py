@@ -1,4 +1,4 @@
-"""Losses, metrics, result images and the experiment-folder rules in utils/."""
+"""Losses, metrics, result images and checkpoint loading in utils/."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from utils.experiment import ExperimentError, create_experiment_dir, find_checkpoint
+from utils.checkpoint import CheckpointError, read_checkpoint
 from utils.loss import BCEDiceLoss, DiceLoss, GANLoss
 from utils.metrics import image_metrics
 from utils.results import (
@@ -63,28 +62,27 @@ def test_error_overlay_colours() -> None:
     assert overlay[:, 0, 4].tolist() == [40, 40, 40], "outside the FOV is not scored"
 
 
-def test_experiment_folder_guard(tmp_path: Path) -> None:
-    cfg = OmegaConf.create({"paths": {"experiment_dir": str(tmp_path / "exp")}, "overwrite": False})
-    exp_dir = create_experiment_dir(cfg)
-    assert sorted(p.name for p in exp_dir.iterdir()) == ["log", "model", "result"]
-    (exp_dir / "model" / "best.ckpt").write_text("precious")
-    with pytest.raises(ExperimentError, match="already exists.*overwrite=true"):
-        create_experiment_dir(cfg)
-    assert (exp_dir / "model" / "best.ckpt").read_text() == "precious"
-    cfg.overwrite = True
-    assert not any((create_experiment_dir(cfg) / "model").iterdir())
-
-
-def test_find_checkpoint(tmp_path: Path) -> None:
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "last.ckpt").write_text("")
-    assert find_checkpoint(tmp_path, "last").name == "last.ckpt"
-    with pytest.raises(ExperimentError, match="best.ckpt does not exist"):
-        find_checkpoint(tmp_path, "best")
+def test_a_damaged_checkpoint_is_named_without_unsafe_advice(tmp_path: Path) -> None:
+    damaged = tmp_path / "best.ckpt"
+    torch.save({"state_dict": {"w": torch.ones(3)}}, damaged)
+    assert read_checkpoint(damaged)["state_dict"]["w"].sum() == 3
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="best.ckpt is not a readable") as error:
+        read_checkpoint(damaged)
+    assert "weights_only" not in str(error.value) and "\n" not in str(error.value)
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"epoch": 3}, foreign)
+    with pytest.raises(CheckpointError, match="holds no model weights"):
+        read_checkpoint(foreign)
 
 
 def test_result_writer_lists_the_worst_image_first(tmp_path: Path) -> None:
-    writer = ResultWriter(str(tmp_path))
+    writer = ResultWriter(
+        metrics=str(tmp_path / "metrics.json"),
+        per_image=str(tmp_path / "per_image.csv"),
+        predictions_dir=str(tmp_path / "predictions"),
+        errors_dir=str(tmp_path / "errors"),
+    )
     writer.on_test_start(None, None)
     probs = torch.full((1, 4, 4), 0.9)
     records = [

@@ -1,42 +1,43 @@
-"""Helpers shared by models and callbacks."""
+"""Helpers every layer shares: the error a user can fix, and how entry points report it.
+
+Only the standard library is imported at module level: entry points import this before they
+know whether they will train (heavy) or only print `--help` (instant).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
-import torch
-
-
-def to_rgb_uint8(tensor: torch.Tensor) -> torch.Tensor:
-    """A (1 or 3, H, W) tensor in [0, 1] as a (3, H, W) uint8 image."""
-    tensor = tensor.detach().float().cpu().clamp(0.0, 1.0)
-    if tensor.shape[0] == 1:
-        tensor = tensor.expand(3, -1, -1)
-    return (tensor * 255.0).round().to(torch.uint8)
+import functools
+from collections.abc import Callable
+from typing import Any
 
 
-def log_image_row(loggers: Sequence, tag: str, step: int, panels: Sequence[torch.Tensor]) -> None:
-    """Log panels of the same size, side by side, to every logger.
+class UserError(Exception):
+    """A mistake the user can fix (a missing dataset, a bad name, a corrupt checkpoint).
 
-    TensorBoard and W&B get them through their own image API; a logger without one (CSV) gets
-    PNG files in <its log_dir>/images/<tag>/<step>.png.
+    The message names the file or key at fault and says what to do. Entry points turn it into a
+    one-line `error: ...` without a traceback (`exit_cleanly_on`), since a traceback would only
+    bury the message. Each layer subclasses it: DataError, ExperimentError, CheckpointError...
     """
-    row = torch.cat([to_rgb_uint8(panel) for panel in panels], dim=-1)
-    for logger in loggers:
-        writer = getattr(logger, "experiment", None)
-        if hasattr(writer, "add_image"):  # TensorBoard's SummaryWriter
-            writer.add_image(tag, row, global_step=step, dataformats="CHW")
-        elif hasattr(logger, "log_image"):  # Weights & Biases and others
-            logger.log_image(key=tag, images=[row.permute(1, 2, 0).numpy()], step=step)
-        elif getattr(logger, "log_dir", None):
-            folder = Path(logger.log_dir) / "images" / tag.replace("/", "_")
-            folder.mkdir(parents=True, exist_ok=True)
-            save_png(row, folder / f"{step:07d}.png")
 
 
-def save_png(image: torch.Tensor, path: Path) -> None:
-    """Save a (3, H, W) uint8 tensor as PNG."""
-    from PIL import Image
+def exit_cleanly_on(*errors: type[Exception]) -> Callable:
+    """Decorate an entry point: the given exceptions become `error: <message>` and exit status 1."""
 
-    Image.fromarray(image.permute(1, 2, 0).numpy()).save(path)
+    def decorate(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except errors as error:
+                raise SystemExit(f"error: {error}") from None
+
+        return wrapper
+
+    return decorate
+
+
+def instantiate_each(group: Any) -> list:
+    """Build every object of a config group such as `logger` or `callbacks`; nulls are skipped."""
+    from hydra.utils import instantiate
+
+    return [instantiate(node) for node in (group or {}).values() if node is not None]

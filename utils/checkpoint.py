@@ -1,28 +1,57 @@
-"""The callback that keeps model/last.ckpt current, so that `resume=true` loses little work."""
+"""Checkpoints: the callbacks that write model/best.ckpt and model/last.ckpt, and safe loading.
+
+Checkpoints are read with `torch.load(weights_only=True)`: only tensors and plain containers
+are unpickled, so a checkpoint from elsewhere cannot run code.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from utils.base import UserError
 
 log = logging.getLogger(__name__)
 
 
+class CheckpointError(UserError):
+    """A checkpoint that cannot be read, or that does not fit the model."""
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """Keep the single best checkpoint at `path` (Lightning's ModelCheckpoint, named by a path)."""
+
+    def __init__(self, path: str, monitor: str | None = "val/f1", mode: str = "max") -> None:
+        path = Path(path)
+        super().__init__(
+            dirpath=path.parent,
+            filename=path.stem,
+            monitor=monitor,
+            mode=mode,
+            save_top_k=1,
+            save_last=False,  # last.ckpt is LastCheckpoint's
+            auto_insert_metric_name=False,
+            enable_version_counter=False,  # one file, replaced, never best-v1.ckpt
+        )
+
+
 class LastCheckpoint(L.Callback):
-    """Save the full training state to `<dirpath>/last.ckpt`.
+    """Save the full training state to `path` (model/last.ckpt), what `resume=true` continues.
 
     It saves every `every_n_train_batches` batches, at the end of every epoch, and when the run
     is stopped by Ctrl+C or SIGTERM (what clusters send before pre-emption). A SIGKILL cannot be
     caught, so it loses the batches since the last save. Each save goes to a temporary file that
-    then replaces last.ckpt, so a kill during a save never leaves a truncated checkpoint.
+    then replaces the checkpoint, so a kill during a save never leaves a truncated one.
     """
 
-    def __init__(self, dirpath: str, every_n_train_batches: int | None = 100) -> None:
-        self.path = Path(dirpath) / "last.ckpt"
+    def __init__(self, path: str, every_n_train_batches: int | None = 100) -> None:
+        self.path = Path(path)
         self.every = every_n_train_batches
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
@@ -46,8 +75,40 @@ class LastCheckpoint(L.Callback):
             )
 
     def save(self, trainer: L.Trainer) -> None:
-        """Write last.ckpt atomically (every rank takes part; rank 0 writes)."""
-        temporary = self.path.with_name("last.ckpt.tmp")
+        """Write the checkpoint atomically (every rank takes part; rank 0 writes)."""
+        temporary = self.path.with_name(self.path.name + ".tmp")
         trainer.save_checkpoint(temporary, weights_only=False)  # the full state, to resume
         if trainer.is_global_zero:
             os.replace(temporary, self.path)
+
+
+def read_checkpoint(path: Path) -> dict:
+    """Load a Lightning checkpoint with only plain tensors and containers unpickled."""
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a damaged file
+        # torch's message goes on to suggest weights_only=False: unsafe, and no cure for a
+        # damaged file. Its first line says what is wrong.
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(
+            f"{path} is not a readable Lightning checkpoint ({reason}). It is damaged or was "
+            "not written by Lightning: train again, or use another one (checkpoint=last or "
+            "checkpoint=<path>)."
+        ) from error
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path} holds no model weights: not a Lightning checkpoint.")
+    return checkpoint
+
+
+def load_weights(model: Any, path: Path) -> None:
+    """Load a Lightning checkpoint's weights into `model`, saying so when they do not fit."""
+    state_dict = read_checkpoint(path)["state_dict"]
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{path} does not fit the model in params.yaml: it was saved by "
+            f"another model or configuration.\n{error}"
+        ) from error

@@ -1,4 +1,4 @@
-"""The callback that writes a test run's results into experiment/<exp-name>/result/."""
+"""The callback that writes a test run's results: scores, a per-image table, prediction images."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import csv
 import json
 import math
 import shutil
+import time
 from pathlib import Path
 
 import lightning as L
 import torch
 
-from utils.base import save_png, to_rgb_uint8
+from utils.images import save_png, to_rgb_uint8
 from utils.metrics import METRIC_NAMES, THRESHOLD
 
 # Error overlay colours (RGB): hits in white, false alarms in red, misses in blue.
@@ -38,21 +39,34 @@ def error_overlay(probs: torch.Tensor, label: torch.Tensor, fov: torch.Tensor) -
 
 
 class ResultWriter(L.Callback):
-    """Write `metrics.json`, `per_image.csv` (worst F1 first), and per-image PNGs of the
-    predicted vessel probabilities (`predictions/`) and of the errors (`errors/`)."""
+    """Write a test run's results: the scores (`metrics`, JSON), a per-image table (`per_image`,
+    CSV, worst F1 first), and per-image PNGs of the predicted vessel probabilities
+    (`predictions_dir`) and of the errors (`errors_dir`). conf/test.yaml names the paths.
 
-    def __init__(self, result_dir: str) -> None:
-        self.result_dir = Path(result_dir)
+    metrics.json also holds `seconds_per_image`: the model's time per test image (loading,
+    forward pass and scores; not the writing of the images), for the accuracy/speed trade-off.
+    """
+
+    def __init__(self, metrics: str, per_image: str, predictions_dir: str, errors_dir: str) -> None:
+        self.metrics = Path(metrics)
+        self.per_image = Path(per_image)
+        self.predictions_dir = Path(predictions_dir)
+        self.errors_dir = Path(errors_dir)
         self.rows: list[dict] = []
+        self.seconds = 0.0
+        self._batch_start = 0.0
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Results of an earlier test run must not mix with this one's.
-        self.rows = []
-        for folder in ("predictions", "errors"):
-            shutil.rmtree(self.result_dir / folder, ignore_errors=True)
-            (self.result_dir / folder).mkdir(parents=True)
-        for name in ("metrics.json", "per_image.csv"):
-            (self.result_dir / name).unlink(missing_ok=True)
+        self.rows, self.seconds = [], 0.0
+        for folder in (self.predictions_dir, self.errors_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+        for path in (self.metrics, self.per_image):
+            path.unlink(missing_ok=True)
+
+    def on_test_batch_start(self, *args: object, **kwargs: object) -> None:
+        self._batch_start = time.perf_counter()
 
     def on_test_batch_end(
         self,
@@ -63,12 +77,13 @@ class ResultWriter(L.Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
+        self.seconds += time.perf_counter() - self._batch_start
         for record in outputs:
             name = record["name"]
-            save_png(to_rgb_uint8(record["probs"]), self.result_dir / "predictions" / f"{name}.png")
+            save_png(to_rgb_uint8(record["probs"]), self.predictions_dir / f"{name}.png")
             save_png(
                 error_overlay(record["probs"], record["label"], record["fov"]),
-                self.result_dir / "errors" / f"{name}.png",
+                self.errors_dir / f"{name}.png",
             )
             self.rows.append({"name": name, **record["metrics"]})
 
@@ -77,7 +92,7 @@ class ResultWriter(L.Callback):
             return
         # Worst first: error analysis starts at the top of the file.
         rows = sorted(self.rows, key=lambda row: row["f1"])
-        with open(self.result_dir / "per_image.csv", "w", newline="") as file:
+        with open(self.per_image, "w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=["name", *METRIC_NAMES])
             writer.writeheader()
             writer.writerows(
@@ -90,8 +105,9 @@ class ResultWriter(L.Callback):
             "images": len(rows),
             "worst_image": rows[0]["name"],
             "worst_f1": rows[0]["f1"],
+            "seconds_per_image": round(self.seconds / len(rows), 4),
         }
-        (self.result_dir / "metrics.json").write_text(
+        self.metrics.write_text(
             json.dumps(
                 {
                     k: (None if isinstance(v, float) and math.isnan(v) else v)

@@ -1,10 +1,10 @@
 """The run record beside params.yaml: what ran, on which code, data and machine, and for how long.
 
-experiment/<exp-name>/record.yaml holds the command line, the git commit and branch, the Python
-and package versions, a content hash of the data, the hardware, and one entry per session
-(a resumed run adds one) with its wall time, status and final metrics. When the working tree has
-uncommitted changes, experiment/<exp-name>/git.patch holds them, so the exact code can be rebuilt.
-Nothing from the environment is recorded: secrets such as WANDB_API_KEY live there.
+record.yaml holds the command line and its Hydra overrides, the run id (W&B's too), the git
+commit and branch, the Python and package versions, a content hash of the data, the hardware,
+and one entry per session (a resumed run adds one) with its wall time, status and final metrics.
+When the working tree has uncommitted changes, git.patch holds them, so the exact code can be
+rebuilt. Nothing from the environment is recorded: secrets such as WANDB_API_KEY live there.
 """
 
 from __future__ import annotations
@@ -25,11 +25,9 @@ from typing import Any
 
 import yaml
 
-from data.manifest import SPLITS, manifest_path, read_manifest
-from utils.branch import BranchError, git
+from bookkeeping.folder import ExperimentFolder
+from bookkeeping.git import GitError, git
 
-RECORD_FILE = "record.yaml"
-PATCH_FILE = "git.patch"
 # Config keys and `key=value` arguments whose names say they hold a secret are never written.
 SECRET_NAME = re.compile(r"(api_?key|token|secret|password|passwd)", re.IGNORECASE)
 REDACTED = "<redacted>"
@@ -59,7 +57,7 @@ def git_state(patch_path: Path, repo: Path = CODE_ROOT) -> dict:
         branch = git("rev-parse", "--abbrev-ref", "HEAD", cwd=repo)
         status = git("status", "--porcelain", "--untracked-files=all", cwd=repo)
         patch = git("diff", "HEAD", "--binary", cwd=repo)
-    except (BranchError, OSError):
+    except GitError:
         return {"commit": None, "note": "not a git repository, or no commit yet"}
     untracked = [line[3:] for line in status.splitlines() if line.startswith("??")]
     if patch:
@@ -79,6 +77,8 @@ def data_version(root: Path) -> dict:
     It changes when any image, label, mask or split assignment does, whether or not DVC tracks
     the folder; `dvc.lock` records DVC's own hashes for pipeline runs.
     """
+    from data.manifest import SPLITS, manifest_path, read_manifest
+
     digest, files = hashlib.sha256(), 0
     for split in SPLITS:
         manifest = manifest_path(root, split)
@@ -115,16 +115,22 @@ def packages() -> dict[str, str]:
     return dict(sorted(found.items(), key=lambda item: item[0].lower()))
 
 
-def read_record(exp_dir: Path) -> dict:
-    """The record of an experiment folder, or {} if it has none."""
-    path = Path(exp_dir) / RECORD_FILE
-    if not path.is_file():
+def read_record(folder: ExperimentFolder) -> dict:
+    """The record of an experiment, or {} if it has none."""
+    if not folder.record.is_file():
         return {}
-    return yaml.safe_load(path.read_text()) or {}
+    return yaml.safe_load(folder.record.read_text()) or {}
 
 
-def _write(exp_dir: Path, record: dict) -> None:
-    path = Path(exp_dir) / RECORD_FILE
+def new_run_id() -> str:
+    """A short unique id for a new experiment (also its Weights & Biases run id)."""
+    import uuid
+
+    return uuid.uuid4().hex[:12]
+
+
+def _write(folder: ExperimentFolder, record: dict) -> None:
+    path = folder.record
     temporary = path.with_suffix(".tmp")
     temporary.write_text(yaml.safe_dump(record, sort_keys=False))
     os.replace(temporary, path)  # a kill mid-write leaves the previous record intact
@@ -135,17 +141,21 @@ def _now() -> str:
 
 
 @contextmanager
-def recorded_session(exp_dir: Path, data_root: Path, resumed: bool) -> Iterator[dict]:
+def recorded_session(
+    folder: ExperimentFolder, data_root: Path, overrides: list[str], run_id: str, resumed: bool
+) -> Iterator[dict]:
     """Record the run around a `with` block; the caller puts final metrics in the yielded dict.
 
-    A session ends as finished, interrupted (Ctrl+C, SIGTERM) or failed, and the record is
-    rewritten at the start and at the end, so even a killed run leaves its provenance behind.
+    A resumed run keeps its record and adds a session. A session ends as finished, interrupted
+    (Ctrl+C, SIGTERM) or failed, and the record is rewritten at the start and at the end, so
+    even a killed run leaves its provenance behind.
     """
-    exp_dir = Path(exp_dir)
-    record = read_record(exp_dir) if resumed else {}
+    record = read_record(folder) if resumed else {}
     record.update(
         command=" ".join([Path(sys.executable).name, *map(redact_argument, sys.argv)]),
-        git=git_state(exp_dir / PATCH_FILE),
+        overrides=[redact_argument(o) for o in overrides],
+        run_id=run_id,
+        git=git_state(folder.patch),
         python=platform.python_version(),
         data=data_version(data_root),
         hardware=hardware(),
@@ -153,7 +163,7 @@ def recorded_session(exp_dir: Path, data_root: Path, resumed: bool) -> Iterator[
     )
     session = {"started": _now(), "status": "running", "resumed": resumed}
     record.setdefault("sessions", []).append(session)
-    _write(exp_dir, record)
+    _write(folder, record)
     start = time.monotonic()
     try:
         yield session
@@ -175,4 +185,4 @@ def recorded_session(exp_dir: Path, data_root: Path, resumed: bool) -> Iterator[
         session["ended"] = _now()
         session["wall_time_s"] = round(time.monotonic() - start, 2)
         record["wall_time_s"] = round(sum(s.get("wall_time_s", 0) for s in record["sessions"]), 2)
-        _write(exp_dir, record)
+        _write(folder, record)

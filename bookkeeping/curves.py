@@ -1,6 +1,6 @@
 """Draw the training curves of a run's CSV log as one self-contained SVG, viewable offline.
 
-    python -m utils.curves experiment/<name>/log/csv/metrics.csv experiment/<name>/log/curves.svg
+    python -m bookkeeping.curves <exp>/log/csv/metrics.csv <exp>/log/curves.svg
 
 `dvc plots show` renders interactive charts with Vega, which its page loads from a CDN; this image
 needs nothing but a browser or an image viewer, so the pipeline registers it as a plot too.

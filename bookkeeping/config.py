@@ -1,0 +1,181 @@
+"""From conf/ to the configuration of one run: resolvers, sweep job names, resume and repeat.
+
+Imports omegaconf but no torch, so `python train.py --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from bookkeeping.folder import ExperimentError, ExperimentFolder
+from bookkeeping.naming import experiment_branch
+from bookkeeping.record import read_record
+
+# What the command line may say beside resume=true / repeat_of=...; the rest comes from the record.
+RESUME_MAY_CHANGE = ("exp_name", "resume", "trainer.max_epochs", "hydra/launcher")
+REPEAT_MAY_CHANGE = ("exp_name", "repeat_of", "overwrite")
+# Paths of an experiment folder that conf/ may ask for: ${exp_folder:model_dir}, ...
+LAYOUT = (
+    "path",
+    "log_dir",
+    "model_dir",
+    "best_checkpoint",
+    "last_checkpoint",
+    "result_dir",
+    "metrics",
+    "per_image",
+    "predictions_dir",
+    "errors_dir",
+)
+
+
+def register_resolvers() -> None:
+    """The resolvers conf/ uses.
+
+    `${aug_tag:${data.augment}}` -> `aug` / `noaug`; `${branch_or:default}` -> the checked-out
+    branch where it is an experiment branch (TEMP_.../MAIN_...), else `default`;
+    `${exp_folder:model_dir}` -> that path of this run's experiment folder.
+    """
+    OmegaConf.register_new_resolver(
+        "aug_tag", lambda augment: "aug" if augment else "noaug", replace=True
+    )
+    OmegaConf.register_new_resolver(
+        "branch_or", lambda default: experiment_branch() or default, replace=True, use_cache=True
+    )
+    OmegaConf.register_new_resolver("exp_folder", experiment_path, replace=True)
+
+
+def load_env_file(path: Path = Path(".env")) -> list[str]:
+    """Put the `KEY=VALUE` lines of `.env` (if there is one) into the environment; return the keys.
+
+    For secrets such as WANDB_API_KEY that must not be typed on a command line (which the record
+    keeps). A variable already set in the environment wins. Blank lines and `#` comments are
+    skipped; quotes around a value are removed. Nothing from the environment is ever recorded.
+    """
+    if not path.is_file():
+        return []
+    loaded = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ExperimentError(f"{path}:{number}: expected KEY=VALUE, found {line!r}.")
+        key, value = key.strip(), value.strip().strip("'\"")
+        if key not in os.environ:
+            os.environ[key] = value
+            loaded.append(key)
+    return loaded
+
+
+def experiment_path(attribute: str, *, _root_: DictConfig) -> str:
+    """`${exp_folder:<attribute>}`: a path inside experiment/<exp_name>/ (see ExperimentFolder)."""
+    if attribute not in LAYOUT:
+        raise ExperimentError(
+            f"${{exp_folder:{attribute}}}: unknown path; use one of {', '.join(LAYOUT)}."
+        )
+    folder = ExperimentFolder(_root_.paths.experiment_root, _root_.exp_name)
+    return str(getattr(folder, attribute))
+
+
+def override_key(override: str) -> str:
+    """`+trainer.max_epochs=3` -> `trainer.max_epochs`."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def sweep_job_name(base: str, override_dirname: str) -> str:
+    """The name of one job of a `-m` sweep: the base name plus the job's own values.
+
+    `override_dirname` is Hydra's `seed-2_model.optimizer.lr-0.001` (conf/hydra/settings: `-`
+    between key and value, `_` between overrides, keys that do not change the run excluded).
+    Characters a name may not hold become `-`, so `unet_synthetic_noaug_seed-2` pastes back.
+    """
+    suffix = re.sub(r"[^A-Za-z0-9_.-]+", "-", override_dirname.replace("\\", "")).strip("-_.")
+    return f"{base}_{suffix}" if suffix else base
+
+
+def run_config(
+    cfg: DictConfig, overrides: list[str], job_suffix: str | None = None
+) -> tuple[DictConfig, list[str]]:
+    """The configuration and overrides this run trains with.
+
+    In a sweep, `job_suffix` (Hydra's override_dirname) extends the name so every job gets its
+    own folder. resume=true / auto and repeat_of=<exp> rebuild the run from a record instead of
+    conf/. The name is checked here, before anything is read or written.
+    """
+    if job_suffix is not None:
+        cfg.exp_name = sweep_job_name(cfg.exp_name, job_suffix)
+    if cfg.get("repeat_of"):
+        return repeat_config(cfg, overrides)
+    folder = ExperimentFolder(cfg.paths.experiment_root, cfg.exp_name)
+    if cfg.resume == "auto":  # a requeued cluster job: continue if there is anything to continue
+        cfg.resume = folder.last_checkpoint.is_file()
+    if cfg.resume:
+        return resume_config(cfg, folder, overrides)
+    return cfg, overrides
+
+
+def resume_config(
+    cfg: DictConfig, folder: ExperimentFolder, overrides: list[str]
+) -> tuple[DictConfig, list[str]]:
+    """The recorded configuration of `folder`, to continue it.
+
+    A resumed run must be the run that was started, so it is rebuilt from its params.yaml, not
+    from conf/; the command line may repeat the original overrides (a requeued job repeats all),
+    and otherwise change only RESUME_MAY_CHANGE keys (to train longer).
+    """
+    if cfg.overwrite:
+        raise ExperimentError("resume=true and overwrite=true contradict each other: choose one.")
+    if not folder.params.is_file():
+        raise ExperimentError(
+            f"nothing to resume: {folder.params} does not exist. "
+            "Drop resume=true to start this experiment."
+        )
+    recorded = folder.load_params()
+    original = list(read_record(folder).get("overrides") or [])
+    given = {o.lstrip("+~") for o in overrides} - {o.lstrip("+~") for o in original}
+    changed = sorted({override_key(o) for o in given} - set(RESUME_MAY_CHANGE))
+    if changed:
+        raise ExperimentError(
+            f"resume=true continues {folder.path} exactly as recorded in {folder.params.name}, "
+            f"so it cannot change {', '.join(changed)}. Resume with only exp_name=... "
+            "resume=true [trainer.max_epochs=...], or start a new experiment with another exp_name."
+        )
+    recorded.resume = True
+    for key in {override_key(o) for o in given}:
+        OmegaConf.update(recorded, key, OmegaConf.select(cfg, key), force_add=True)
+    return recorded, original
+
+
+def repeat_config(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, list[str]]:
+    """A new experiment with exactly the settings recorded for experiment `cfg.repeat_of`.
+
+    The recorded params.yaml is used, whatever conf/ says now; only the name (default
+    `<repeat_of>_repeat`) and overwrite may be given.
+    """
+    source = ExperimentFolder(cfg.paths.experiment_root, cfg.repeat_of).require()
+    keys = {override_key(o) for o in overrides}
+    changed = sorted(keys - set(REPEAT_MAY_CHANGE))
+    if changed:
+        raise ExperimentError(
+            f"repeat_of={source.name} reruns it exactly as recorded, so it cannot change "
+            f"{', '.join(changed)}. Start a new experiment for other settings."
+        )
+    name = cfg.exp_name if "exp_name" in keys else f"{source.name}_repeat"
+    target = ExperimentFolder(cfg.paths.experiment_root, name)
+    if target.name == source.name:
+        raise ExperimentError("a repeat needs its own folder: add exp_name=<new-name>.")
+    params = target.moved_params(OmegaConf.to_container(source.load_params()), source.name)
+    params.update(resume=False, overwrite=bool(cfg.overwrite), repeat_of=source.name)
+    return OmegaConf.create(params), overrides
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    """The configuration as plain data, every interpolation resolved."""
+    return OmegaConf.to_container(cfg, resolve=True)

@@ -1,0 +1,169 @@
+"""The bookkeeping around one training run: `with open_experiment(cfg, overrides) as run:`.
+
+On entry: create experiment/<exp_name>/ with params.yaml (or reopen it to resume), start the text
+log, warn when the branch contradicts the config, and open the record. On exit: close the
+session in record.yaml (finished, interrupted or failed) and the experiment loggers. Under DDP
+every process enters the block, and only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig
+
+from bookkeeping.config import resolved
+from bookkeeping.folder import ExperimentError, ExperimentFolder
+from bookkeeping.naming import branch_warnings
+from bookkeeping.record import new_run_id, read_record, recorded_session, redact
+
+log = logging.getLogger("train")
+
+
+@dataclass
+class Run:
+    """What the training code needs to know of the experiment it runs in."""
+
+    folder: ExperimentFolder
+    checkpoint: Path | None  # model/last.ckpt to continue from (resume=true), else None
+    run_id: str | None  # None on ranks other than 0, which write nothing
+    rank: int
+    hyperparameters: dict = field(default_factory=dict)  # params.yaml's content, for the loggers
+    session: dict = field(default_factory=dict)  # this session's entry in record.yaml
+    loggers: list = field(default_factory=list)
+
+    def build_loggers(self, group: DictConfig | None) -> list:
+        """The experiment loggers of `group`; one with an `id` key (W&B) gets this run's id,
+        so a resumed run continues the same W&B run."""
+        from hydra.utils import instantiate
+
+        self.loggers = [
+            instantiate(node, id=self.run_id) if "id" in node else instantiate(node)
+            for node in (group or {}).values()
+            if node is not None
+        ]
+        return self.loggers
+
+    def finish(self, trainer: Any) -> float | None:
+        """Record the final metrics and the model's size; return the best validation score (what
+        sweeps optimise)."""
+        self.session["metrics"] = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        self.session["parameters"] = sum(p.numel() for p in trainer.lightning_module.parameters())
+        log.info("Final metrics (rank %d): %s", self.rank, self.session["metrics"])
+        log.info(
+            "Done. Checkpoints in %s; evaluate with: python test.py exp_name=%s",
+            self.folder.model_dir,
+            self.folder.name,
+        )
+        best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+        return None if best is None else float(best)
+
+
+def hyperparameters(cfg: DictConfig) -> dict:
+    """The resolved configuration, with the values of secret-named keys replaced: params.yaml,
+    and what the loggers receive."""
+    return redact(resolved(cfg))
+
+
+@contextmanager
+def open_experiment(cfg: DictConfig, overrides: list[str]) -> Iterator[Run]:
+    """Set up the experiment folder of `cfg` around a training run (see the module docstring)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    folder = ExperimentFolder(cfg.paths.experiment_root, cfg.exp_name)
+    checkpoint = resume_checkpoint(folder) if cfg.resume else None
+    rank = rank_zero_only.rank
+    params = hyperparameters(cfg)
+    if rank != 0:
+        run = Run(folder, checkpoint, run_id=None, rank=rank, hyperparameters=params)
+        try:
+            yield run
+        finally:
+            close_loggers(run.loggers)
+        return
+    params_text = yaml.safe_dump(params, sort_keys=False)
+    if checkpoint is None:
+        folder.create(params_text, overwrite=bool(cfg.overwrite))
+        run_id = new_run_id()
+    else:
+        folder.params.write_text(params_text)  # trainer.max_epochs may have changed
+        run_id = read_record(folder).get("run_id") or new_run_id()
+    log_to_file(folder.text_log)
+    log.info(
+        "Experiment %s: %s", folder.name, f"resuming {checkpoint}" if checkpoint else folder.path
+    )
+    for warning in branch_warnings(cfg.model.name, cfg.data.name, cfg.data.augment):
+        log.warning(warning)
+    run = Run(folder, checkpoint, run_id, rank, hyperparameters=params)
+    data_root = Path(cfg.data.root)
+    with recorded_session(
+        folder, data_root, overrides, run_id, resumed=bool(checkpoint)
+    ) as session:
+        run.session = session
+        try:
+            yield run
+        finally:
+            close_loggers(run.loggers)
+
+
+def resume_checkpoint(folder: ExperimentFolder) -> Path:
+    """model/last.ckpt of an experiment being resumed, checked to be a readable checkpoint."""
+    from utils.checkpoint import read_checkpoint
+
+    path = folder.last_checkpoint
+    if not path.is_file():
+        raise ExperimentError(
+            f"{path} does not exist: the run stopped before its first checkpoint, so there is "
+            "nothing to continue. Start it again with overwrite=true."
+        )
+    read_checkpoint(path)
+    return path
+
+
+def close_loggers(loggers: list) -> None:
+    """End each logger's run. W&B keeps one open run per process, and in a `-m` sweep (one
+    process, many jobs) the next job's logger would attach to it instead of starting its own."""
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            import wandb
+
+            if wandb.run is not None:
+                wandb.finish()
+
+
+def log_lightning_once() -> None:
+    """Print each Lightning message once: on import it adds a console handler of its own beside
+    the root one that Hydra configured. Its messages still reach the root's handlers (and files),
+    except its advertisements for cloud services, which tell a user nothing about the run."""
+    import lightning  # noqa: F401  (sets up its logger on import)
+
+    logging.getLogger("lightning").handlers.clear()
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdverts) for f in rank_zero.filters):
+        rank_zero.addFilter(_NoAdverts())
+
+
+class _NoAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+def log_to_file(path: Path) -> None:
+    """Copy everything logged from now on into a text log, e.g. log/train.log.
+
+    Replaces the file log of an earlier run in the same process (Hydra multirun jobs).
+    """
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "experiment_log", False)]:
+        root.removeHandler(old)
+        old.close()
+    handler = logging.FileHandler(path)
+    handler.experiment_log = True
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    root.addHandler(handler)

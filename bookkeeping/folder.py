@@ -1,0 +1,260 @@
+"""experiment/<name>/: the one owner of an experiment folder's name rule and of every path in it.
+
+    experiment/<name>/
+        params.yaml      the resolved configuration, nothing else
+        record.yaml      how it ran: command, overrides, code, data, machine, sessions
+        git.patch        the uncommitted changes of the code, when there were any
+        log/             train.log, and tensorboard/, csv/, wandb/ from the loggers
+        model/           best.ckpt (highest validation F1), last.ckpt (full state, for resume)
+        result/          metrics.json, per_image.csv, predictions/, errors/
+
+Code asks an ExperimentFolder for these paths; conf/ asks the `${exp_folder:<attribute>}`
+resolver (bookkeeping/config.py), which asks one too. Nobody else spells them.
+
+Safety rules, because a name typed on the command line ends up in `shutil.rmtree`:
+- a name is one plain folder name (NAME_RULE), checked before any path is built from it;
+- a folder appears atomically, with its params.yaml, or not at all: of two runs started together
+  with one name, one gets the folder and the other the "already exists" message;
+- `remove` deletes only a real folder directly inside the root that holds params.yaml or
+  record.yaml (or nothing but empty folders), never what a symbolic link points to.
+Standard library only at module level.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from utils.base import UserError
+
+NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+NAME_MAX = 200
+SUBFOLDERS = ("log", "model", "result")
+CHECKPOINTS = ("best", "last")
+
+
+class ExperimentError(UserError):
+    """A problem with an experiment's name, folder, record or checkpoints."""
+
+
+def check_name(name: object) -> str:
+    """Return `name` if it is a valid experiment name; raise ExperimentError saying the rule."""
+    text = "" if name is None else str(name)
+    if len(text) > NAME_MAX or not NAME_RULE.fullmatch(text):
+        raise ExperimentError(
+            f"exp_name={text!r} is not a valid experiment name. A name is one folder name of "
+            f"at most {NAME_MAX} characters: letters, digits, '_', '-' and '.', starting with a "
+            "letter or digit (e.g. unet_drive_aug or unet_seed-2); no spaces, '/', '=' or ','. "
+            "It must stay inside the experiment root and paste back as exp_name=<name>."
+        )
+    return text
+
+
+class ExperimentFolder:
+    """The folder `<root>/<name>/` of one experiment and the paths inside it.
+
+    Building one checks the name; nothing touches the disk until `create` or `remove`.
+    """
+
+    def __init__(self, root: str | Path, name: str) -> None:
+        self.name = check_name(name)
+        self.root = Path(root)
+        self.path = self.root / self.name
+
+    def __repr__(self) -> str:
+        return f"ExperimentFolder({str(self.root)!r}, {self.name!r})"
+
+    # The layout. Adding a file to the experiment folder starts here.
+    @property
+    def params(self) -> Path:
+        return self.path / "params.yaml"
+
+    @property
+    def record(self) -> Path:
+        return self.path / "record.yaml"
+
+    @property
+    def patch(self) -> Path:
+        return self.path / "git.patch"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.path / "log"
+
+    @property
+    def text_log(self) -> Path:
+        return self.log_dir / "train.log"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / "model"
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.model_dir / "best.ckpt"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.model_dir / "last.ckpt"
+
+    @property
+    def result_dir(self) -> Path:
+        return self.path / "result"
+
+    @property
+    def metrics(self) -> Path:
+        return self.result_dir / "metrics.json"
+
+    @property
+    def per_image(self) -> Path:
+        return self.result_dir / "per_image.csv"
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.result_dir / "predictions"
+
+    @property
+    def errors_dir(self) -> Path:
+        return self.result_dir / "errors"
+
+    def is_experiment(self) -> bool:
+        """True when the folder holds the files every experiment starts with."""
+        return self.params.is_file() or self.record.is_file()
+
+    def occupied(self) -> bool:
+        """True when something (a folder, a file, a link) already has this name."""
+        return self.path.exists() or self.path.is_symlink()
+
+    def create(self, params_text: str, overwrite: bool = False) -> None:
+        """Create the folder with its subfolders and params.yaml, atomically.
+
+        The folder is assembled under a hidden temporary name and renamed into place, which
+        fails if the name is taken: two runs started together cannot share a folder. An
+        existing experiment is refused unless `overwrite`, and then removed by `remove`'s rules.
+        """
+        if self.occupied():
+            if not overwrite:
+                raise self.exists_error()
+            self.remove()
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{self.name}.", dir=self.root))
+        try:
+            for name in SUBFOLDERS:
+                (staging / name).mkdir()
+            (staging / self.params.name).write_text(params_text)
+            try:
+                # rename() replaces nothing but an empty folder: a full one or a link makes it fail.
+                os.rename(staging, self.path)
+            except OSError:
+                raise self.exists_error() from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def exists_error(self) -> ExperimentError:
+        return ExperimentError(
+            f"experiment folder {self.path} already exists. Add resume=true to continue it from "
+            "its last checkpoint, overwrite=true to delete it and start again, or choose "
+            "another name (exp_name=<new-name>)."
+        )
+
+    def remove(self) -> None:
+        """Delete this experiment's folder; refuse anything that does not look like one."""
+        if self.path.is_symlink():
+            raise ExperimentError(
+                f"{self.path} is a symbolic link (to {os.readlink(self.path)}): overwrite=true "
+                "deletes only real experiment folders, never what a link points to. Remove the "
+                "link yourself, or choose another exp_name."
+            )
+        if not self.path.exists():
+            return
+        real = self.path.resolve()
+        if not self.path.is_dir() or real.parent != self.root.resolve():
+            raise ExperimentError(
+                f"{self.path} is not a folder directly inside {self.root}/, so overwrite=true "
+                "will not delete it. Choose another exp_name."
+            )
+        if not (self.is_experiment() or _holds_no_file(real)):
+            raise ExperimentError(
+                f"{self.path} holds no params.yaml or record.yaml, so it is not an experiment "
+                "folder, and overwrite=true deletes only experiment folders. Move it away "
+                "yourself, or choose another exp_name."
+            )
+        shutil.rmtree(real)
+
+    def require(self) -> ExperimentFolder:
+        """Return self if the experiment exists; else raise, listing the experiments there are."""
+        if not self.params.is_file():
+            found = ", ".join(f.name for f in experiments(self.root))
+            listing = found or "none yet: run python train.py first"
+            raise ExperimentError(
+                f"{self.params} does not exist. Experiments in {self.root}/: {listing}."
+            )
+        return self
+
+    def load_params(self) -> Any:
+        """The experiment's params.yaml as an OmegaConf DictConfig."""
+        from omegaconf import OmegaConf
+
+        return OmegaConf.load(self.require().params)
+
+    def checkpoint(self, which: str) -> Path:
+        """The `best` or `last` checkpoint, or the file `which` names."""
+        path = getattr(self, f"{which}_checkpoint") if which in CHECKPOINTS else Path(which)
+        if not path.is_file():
+            raise ExperimentError(
+                f"checkpoint {path} does not exist. Use checkpoint=best, "
+                "checkpoint=last or checkpoint=<path to a .ckpt file>."
+            )
+        return path
+
+    def moved_params(self, params: Any, old_name: str) -> Any:
+        """A resolved config of experiment `old_name` with its folders and name pointed here.
+
+        params.yaml spells every folder of its run in full (experiment/<old>/model/...), under
+        the experiment root the run was given (paths.experiment_root).
+        """
+        root = (params.get("paths") or {}).get("experiment_root", str(self.root))
+        old_dir, new_dir = f"{root}/{old_name}", f"{root}/{self.name}"
+
+        def repoint(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {key: repoint(item) for key, item in value.items()}
+            if isinstance(value, list):
+                return [repoint(item) for item in value]
+            if isinstance(value, str) and (value == old_dir or value.startswith(old_dir + "/")):
+                return new_dir + value[len(old_dir) :]
+            return value
+
+        return {**repoint(params), "exp_name": self.name}
+
+    def rename(self, new_name: str) -> ExperimentFolder:
+        """Move the folder to `new_name` (refused if taken) and rewrite its params.yaml there."""
+        import yaml
+
+        new = ExperimentFolder(self.root, new_name)
+        if new.occupied():
+            raise new.exists_error()
+        os.rename(self.path, new.path)
+        if new.params.is_file():
+            params = yaml.safe_load(new.params.read_text()) or {}
+            moved = new.moved_params(params, self.name)
+            new.params.write_text(yaml.safe_dump(moved, sort_keys=False))
+        return new
+
+
+def _holds_no_file(folder: Path) -> bool:
+    """True for a folder tree with nothing but empty folders: deleting it loses nothing."""
+    return all(path.is_dir() and not path.is_symlink() for path in folder.rglob("*"))
+
+
+def experiments(root: str | Path) -> list[ExperimentFolder]:
+    """The experiments under `root` (folders with a params.yaml), by name."""
+    found = []
+    for params in sorted(Path(root).glob("*/params.yaml")):
+        if NAME_RULE.fullmatch(params.parent.name):
+            found.append(ExperimentFolder(root, params.parent.name))
+    return found

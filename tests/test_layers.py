@@ -1,0 +1,152 @@
+"""The architecture, checked: imports run one way, and the tools that need no install need none.
+
+Every import in the project is read with `ast`, at any depth (an import inside a function is
+still a dependency), so a cycle cannot hide behind a deferred import.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+ENTRY_SCRIPTS = {"train", "test"}
+PACKAGES = ("bookkeeping", "data", "src", "utils", "benchmarks")
+MODEL_SIDE = ("data", "src", "utils")
+
+
+def project_modules() -> dict[str, Path]:
+    """{dotted module name: file} of every Python file of the project (tests excluded)."""
+    modules = {name: REPO / f"{name}.py" for name in ENTRY_SCRIPTS}
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The project modules `path` imports, wherever in the file the import statement is."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        for name in names:
+            while name and name not in modules:
+                name = name.rpartition(".")[0]
+            if name:
+                found.add(name)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = project_modules()
+    return {name: imports_of(path, modules) - {name} for name, path in modules.items()}
+
+
+def test_there_is_no_import_cycle() -> None:
+    graph = import_graph()
+    state: dict[str, str] = {}
+
+    def visit(module: str, trail: list[str]) -> None:
+        state[module] = "open"
+        for target in sorted(graph[module]):
+            if state.get(target) == "open":
+                cycle = trail[trail.index(target) :] + [target]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if target not in state:
+                visit(target, [*trail, target])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+
+
+def test_no_module_imports_an_entry_script() -> None:
+    for module, targets in import_graph().items():
+        assert not targets & ENTRY_SCRIPTS, f"{module} imports {targets & ENTRY_SCRIPTS}"
+
+
+def test_model_side_never_imports_the_bookkeeping() -> None:
+    for module, targets in import_graph().items():
+        if module.startswith(MODEL_SIDE):
+            leaks = {t for t in targets if t.startswith("bookkeeping")}
+            assert not leaks, f"{module} imports {leaks}"
+
+
+def test_bookkeeping_layers_import_downwards_only() -> None:
+    order = ["git", "naming", "folder", "record", "config", "experiment"]
+    graph = import_graph()
+    for position, layer in enumerate(order):
+        above = {f"bookkeeping.{name}" for name in order[position + 1 :]}
+        tools = {"bookkeeping.branch", "bookkeeping.report", "bookkeeping.curves"}
+        assert not graph[f"bookkeeping.{layer}"] & (above | tools), layer
+
+
+def test_branch_tool_runs_on_a_bare_python() -> None:
+    """The git hook runs `python3 -m bookkeeping.branch check` with no packages installed:
+    `-S` leaves out every site-packages folder, this environment's included."""
+    done = subprocess.run(
+        [sys.executable, "-S", "-m", "bookkeeping.branch", "check", "TEMP_UNET_DRIVE_AUG"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "TEMP_UNET_DRIVE_AUG: OK"
+
+
+def closure(starts: set[str], graph: dict[str, set[str]]) -> set[str]:
+    """`starts` and every project module they import, transitively."""
+    seen, pending = set(), list(starts)
+    while pending:
+        module = pending.pop()
+        if module not in seen:
+            seen.add(module)
+            pending.extend(graph[module])
+    return seen
+
+
+def conf_targets(modules: dict[str, Path], stage: str) -> set[str]:
+    """Project modules named by a `_target_` in the conf/ files a stage's script composes."""
+    found = set()
+    other_script = {"train": "test.yaml", "test": "train.yaml"}[stage]
+    for path in (REPO / "conf").rglob("*.yaml"):
+        if path.name == other_script and path.parent == REPO / "conf":
+            continue
+        for line in path.read_text().splitlines():
+            key, _, value = line.strip().partition(":")
+            name = value.split("#")[0].strip()
+            while key == "_target_" and name and name not in modules:
+                name = name.rpartition(".")[0]
+            if key == "_target_" and name:
+                found.add(name)
+    return found
+
+
+@pytest.mark.parametrize("stage", ["train", "test"])
+def test_dvc_stages_depend_on_exactly_the_code_they_import(stage: str) -> None:
+    """Editing a tool the stage does not run (a report) must not make DVC retrain."""
+    modules, graph = project_modules(), import_graph()
+    # VesselDataModule.prepare_data imports data.prepare only when a manifest is missing, and in
+    # the pipeline the prepare stage has written them all.
+    graph["data.data"] = graph["data.data"] - {"data.prepare"}
+    needed = closure({stage} | conf_targets(modules, stage), graph)
+    needed_files = {str(modules[m].relative_to(REPO)) for m in needed}
+    needed_files -= {f for f in needed_files if f.endswith("__init__.py")}
+    deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]["deps"]
+    whole_folders = [d for d in deps if (REPO / d).is_dir()]  # src/ and conf/: any model
+    listed = {d for d in deps if d.endswith(".py")}
+    missing = {f for f in needed_files - listed if not f.startswith(tuple(whole_folders))}
+    assert not missing, f"dvc.yaml stage {stage} lacks {sorted(missing)}"
+    assert not listed - needed_files, f"stage {stage} depends on {sorted(listed - needed_files)}"
