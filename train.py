@@ -43,7 +43,7 @@ def train(cfg: DictConfig, overrides: list[str]) -> float | None:
     datamodule.prepare_data()
     datamodule.setup("fit")
 
-    with open_experiment(cfg, overrides) as run:
+    with open_experiment(cfg, overrides, datamodule.training_statistics()) as run:
         # Each DDP process draws its own patches; DDP starts every copy from rank 0's weights.
         L.seed_everything(cfg.seed + run.rank, workers=True)
         model = instantiate(cfg.model)

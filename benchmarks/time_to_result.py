@@ -18,19 +18,16 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import REPO, fmt, machine_note, parser, print_table, run_timed
+from bookkeeping.folder import ExperimentFolder
+from bookkeeping.record import read_record
 
 EXP_NAME = "time_to_result"
 TARGET_S = 240  # the README promises `make train` in under 4 minutes on 2 CPU cores
 
 
-def fit_seconds(exp_dir: Path) -> float | None:
+def fit_seconds(folder: ExperimentFolder) -> float | None:
     """Wall time of the last training session recorded in record.yaml (None if not recorded)."""
-    import yaml
-
-    path = exp_dir / "record.yaml"
-    if not path.is_file():
-        return None
-    sessions = (yaml.safe_load(path.read_text()) or {}).get("sessions") or [{}]
+    sessions = read_record(folder).get("sessions") or [{}]
     seconds = sessions[-1].get("wall_time_s")
     return None if seconds is None else float(seconds)
 
@@ -63,10 +60,9 @@ def main() -> None:
         seconds = {}
         for stage, command in stages.items():
             seconds[stage] = run_timed(command, cwd, env=threads_env)[0]
-        exp_dir = cwd / "experiment" / EXP_NAME
-        metrics_file = exp_dir / "result" / "metrics.json"
-        metrics = json.loads(metrics_file.read_text())  # the result must exist: no file, no time
-        inside_fit = fit_seconds(exp_dir)
+        folder = ExperimentFolder(cwd / "experiment", EXP_NAME)
+        metrics = json.loads(folder.metrics.read_text())  # the result must exist: no file, no time
+        inside_fit = fit_seconds(folder)
 
     total = sum(seconds.values())
     shown = {

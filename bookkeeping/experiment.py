@@ -8,6 +8,7 @@ every process enters the block, and only rank 0 writes.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,8 +73,13 @@ def hyperparameters(cfg: DictConfig) -> dict:
 
 
 @contextmanager
-def open_experiment(cfg: DictConfig, overrides: list[str]) -> Iterator[Run]:
-    """Set up the experiment folder of `cfg` around a training run (see the module docstring)."""
+def open_experiment(
+    cfg: DictConfig, overrides: list[str], data_statistics: dict | None = None
+) -> Iterator[Run]:
+    """Set up the experiment folder of `cfg` around a training run (see the module docstring).
+
+    `data_statistics` of the training split are kept beside params.yaml for predict.py.
+    """
     from lightning.pytorch.utilities import rank_zero_only
 
     folder = ExperimentFolder(cfg.paths.experiment_root, cfg.exp_name)
@@ -94,22 +100,21 @@ def open_experiment(cfg: DictConfig, overrides: list[str]) -> Iterator[Run]:
     else:
         folder.params.write_text(params_text)  # trainer.max_epochs may have changed
         run_id = read_record(folder).get("run_id") or new_run_id()
-    log_to_file(folder.text_log)
-    log.info(
-        "Experiment %s: %s", folder.name, f"resuming {checkpoint}" if checkpoint else folder.path
-    )
-    for warning in branch_warnings(cfg.model.name, cfg.data.name, cfg.data.augment):
-        log.warning(warning)
-    run = Run(folder, checkpoint, run_id, rank, hyperparameters=params)
-    data_root = Path(cfg.data.root)
-    with recorded_session(
-        folder, data_root, overrides, run_id, resumed=bool(checkpoint)
-    ) as session:
-        run.session = session
-        try:
-            yield run
-        finally:
-            close_loggers(run.loggers)
+    if data_statistics is not None:
+        folder.data_statistics.write_text(json.dumps(data_statistics, indent=2) + "\n")
+    with log_to_file(folder.text_log):
+        resuming = f"resuming {checkpoint}" if checkpoint else folder.path
+        log.info("Experiment %s: %s", folder.name, resuming)
+        for warning in branch_warnings(cfg.model.name, cfg.data.name, cfg.data.augment):
+            log.warning(warning)
+        run = Run(folder, checkpoint, run_id, rank, hyperparameters=params)
+        data_root = Path(cfg.data.root)
+        with recorded_session(folder, data_root, overrides, run_id, bool(checkpoint)) as session:
+            run.session = session
+            try:
+                yield run
+            finally:
+                close_loggers(run.loggers)
 
 
 def resume_checkpoint(folder: ExperimentFolder) -> Path:
@@ -154,16 +159,15 @@ class _NoAdverts(logging.Filter):
         return not str(record.msg).startswith("💡 Tip")
 
 
-def log_to_file(path: Path) -> None:
-    """Copy everything logged from now on into a text log, e.g. log/train.log.
-
-    Replaces the file log of an earlier run in the same process (Hydra multirun jobs).
-    """
-    root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, "experiment_log", False)]:
-        root.removeHandler(old)
-        old.close()
+@contextmanager
+def log_to_file(path: Path) -> Iterator[None]:
+    """Copy everything logged inside the block into a text log, e.g. log/train.log."""
     handler = logging.FileHandler(path)
-    handler.experiment_log = True
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    root = logging.getLogger()
     root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()

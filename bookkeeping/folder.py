@@ -3,10 +3,12 @@
     experiment/<name>/
         params.yaml      the resolved configuration, nothing else
         record.yaml      how it ran: command, overrides, code, data, machine, sessions
+        data_statistics.json  the training images' statistics (predict.py: scale, shift report)
         git.patch        the uncommitted changes of the code, when there were any
         log/             train.log, and tensorboard/, csv/, wandb/ from the loggers
         model/           best.ckpt (highest validation F1), last.ckpt (full state, for resume)
-        result/          metrics.json, per_image.csv, predictions/, errors/
+        result/          metrics.json, per_image.csv, predictions/, errors/ (test.py),
+                         predict/<input>/ (predict.py)
 
 Code asks an ExperimentFolder for these paths; conf/ asks the `${exp_folder:<attribute>}`
 resolver (bookkeeping/config.py), which asks one too. Nobody else spells them.
@@ -120,6 +122,15 @@ class ExperimentFolder:
     @property
     def errors_dir(self) -> Path:
         return self.result_dir / "errors"
+
+    @property
+    def data_statistics(self) -> Path:
+        """The training split's image statistics, kept for predict.py's scale and shift report."""
+        return self.path / "data_statistics.json"
+
+    def prediction_dir(self, input_name: str) -> Path:
+        """result/predict/<input_name>/: what predict.py writes for one input folder or file."""
+        return self.result_dir / "predict" / check_name(input_name)
 
     def is_experiment(self) -> bool:
         """True when the folder holds the files every experiment starts with."""

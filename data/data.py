@@ -12,6 +12,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from data.manifest import (
@@ -22,24 +23,35 @@ from data.manifest import (
     read_manifest,
     split_leaks,
 )
+from data.normalize import check_mode, fov_statistics, normalize
 
 
 class CachedImages:
-    """The decoded samples of one manifest, as uint8/bool tensors kept in memory."""
+    """The decoded samples of one manifest, as uint8/bool tensors kept in memory, with each
+    image's statistics inside its FOV for `normalize` (data/normalize.py)."""
 
-    def __init__(self, root: Path, split: str) -> None:
+    def __init__(self, root: Path, split: str, normalize: str = "none") -> None:
         decoded = [load_sample(root, s) for s in read_manifest(manifest_path(root, split))]
         self.names = [d.name for d in decoded]
         self.images = [torch.from_numpy(d.image).permute(2, 0, 1).contiguous() for d in decoded]
         self.labels = [torch.from_numpy(d.label)[None] for d in decoded]
         self.fovs = [torch.from_numpy(d.fov)[None] for d in decoded]
+        self.normalize = check_mode(normalize)
+        self.statistics = [
+            fov_statistics(image.float() / 255.0, fov)
+            for image, fov in zip(self.images, self.fovs, strict=True)
+        ]
 
     def __len__(self) -> int:
         return len(self.names)
 
+    def normalized(self, index: int, image: torch.Tensor) -> torch.Tensor:
+        """Image `index` (or a crop of it) in [0, 1], normalised as `normalize` says."""
+        return normalize(image, *self.statistics[index], self.normalize)
+
     def item(self, index: int) -> dict:
         return {
-            "image": self.images[index].float() / 255.0,
+            "image": self.normalized(index, self.images[index].float() / 255.0),
             "label": self.labels[index].float(),
             "fov": self.fovs[index],
             "name": self.names[index],
@@ -103,7 +115,7 @@ class TrainPatches(Dataset):
         fov = self.cache.fovs[which][window]
         if self.augment:
             image, label, fov = augment(image, label, fov, rng)
-        return {"image": image, "label": label, "fov": fov}
+        return {"image": self.cache.normalized(which, image), "label": label, "fov": fov}
 
     def _corner_in_fov(self, fov: torch.Tensor, rng: torch.Generator | None) -> tuple[int, int]:
         # Patches centred outside the field of view are nearly all black: retry a few times.
@@ -120,9 +132,11 @@ class TrainPatches(Dataset):
 def augment(
     image: torch.Tensor, label: torch.Tensor, fov: torch.Tensor, rng: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Flip and rotate image, label and fov alike; jitter the image's brightness, contrast, gamma.
+    """Flip and rotate image, label and fov alike; jitter the image's brightness, contrast,
+    gamma and colour balance, and blur it now and then: what differs between cameras.
 
-    Rotations are by multiples of 90 degrees so labels stay exactly binary.
+    Rotations are by multiples of 90 degrees so labels stay exactly binary. Scale is not
+    jittered: predict.py resizes each photograph to the training images' field of view instead.
     """
 
     def coin() -> bool:
@@ -141,7 +155,11 @@ def augment(
 
     mean = image.mean()
     image = (image - mean) * uniform(0.8, 1.2) + mean * uniform(0.8, 1.2)
+    image = image * torch.tensor([uniform(0.9, 1.1) for _ in range(3)])[:, None, None]
     image = image.clamp(0.0, 1.0) ** uniform(0.8, 1.25)
+    if coin():  # a softer lens or focus: part-way to a 3x3 average
+        blurred = F.avg_pool2d(image[None], 3, stride=1, padding=1, count_include_pad=False)[0]
+        image = torch.lerp(image, blurred, uniform(0.0, 1.0))
     return image.contiguous(), label.contiguous(), fov.contiguous()
 
 
@@ -165,6 +183,7 @@ class VesselDataModule(L.LightningDataModule):
         fixed_patches: bool = False,
         val_count: int = 4,
         generator_seed: int = 0,
+        normalize: str = "none",
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -178,6 +197,7 @@ class VesselDataModule(L.LightningDataModule):
         self.fixed_patches = fixed_patches
         self.val_count = val_count
         self.generator_seed = generator_seed
+        self.normalize = check_mode(normalize)
         self._caches: dict[str, CachedImages] = {}
 
     def prepare_data(self) -> None:
@@ -203,8 +223,21 @@ class VesselDataModule(L.LightningDataModule):
     def cache(self, split: str) -> CachedImages:
         """The decoded images of a split, loaded on first use."""
         if split not in self._caches:
-            self._caches[split] = CachedImages(self.root, split)
+            self._caches[split] = CachedImages(self.root, split, self.normalize)
         return self._caches[split]
+
+    def training_statistics(self) -> dict[str, dict[str, float]]:
+        """{statistic: {min, median, max}} of the training images inside their field of view
+        (data/photographs.py): what predict.py compares new photographs with."""
+        from data.photographs import image_statistics, summarise
+
+        train = self.cache("train")
+        return summarise(
+            [
+                image_statistics(image.permute(1, 2, 0).numpy(), fov[0].numpy())
+                for image, fov in zip(train.images, train.fovs, strict=True)
+            ]
+        )
 
     def setup(self, stage: str) -> None:
         splits = {"fit": ["train", "validate"], "validate": ["validate"], "test": ["test"]}

@@ -124,3 +124,10 @@ def test_switches(dataset: Path) -> None:
             assert positive(row["ms/step"]) and positive(row["speed-up vs default"])
     assert by_name["default (eager, fp32, workers=0)"]["speed-up vs default"] == "1.00"
     assert {"bf16 autocast (CPU)", "DataLoader workers=2, persistent"} <= set(by_name)
+
+
+@pytest.mark.slow
+def test_predict() -> None:
+    rows = table(run_benchmark("predict"), "Prediction speed")
+    assert [row["photograph"].split(",")[0] for row in rows] == ["DRIVE size", "large"]
+    assert all(positive(row["photographs/s"]) and positive(row["process peak MB"]) for row in rows)

@@ -11,7 +11,12 @@ from tests.conftest import run_script
 
 @pytest.mark.parametrize(
     "script,args",
-    [("train.py", ["--help"]), ("train.py", ["--cfg", "job"]), ("test.py", ["--help"])],
+    [
+        ("train.py", ["--help"]),
+        ("train.py", ["--cfg", "job"]),
+        ("test.py", ["--help"]),
+        ("predict.py", ["--help"]),
+    ],
 )
 def test_command_line_answers_without_torch(tmp_path: Path, script: str, args: list[str]) -> None:
     result = run_script(script, *args, cwd=tmp_path, python_flags=["-X", "importtime"])

@@ -16,7 +16,7 @@ import yaml
 
 from tests.conftest import REPO
 
-ENTRY_SCRIPTS = {"train", "test"}
+ENTRY_SCRIPTS = {"train", "test", "predict"}
 PACKAGES = ("bookkeeping", "data", "src", "utils", "benchmarks")
 MODEL_SIDE = ("data", "src", "utils")
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 
 from utils.images import save_png, to_rgb_uint8
@@ -117,3 +118,18 @@ class ResultWriter(L.Callback):
             )
             + "\n"
         )
+
+
+def save_prediction(
+    folder: Path, stem: str, image: np.ndarray, probs: np.ndarray, threshold: float
+) -> None:
+    """Write one photograph's `<stem>_probability.png` (0-255), `<stem>_vessels.png` (0/255) and
+    `<stem>_overlay.png` (the vessels in green over the photograph)."""
+    from PIL import Image
+
+    vessels = probs > threshold
+    Image.fromarray((probs * 255).round().astype(np.uint8)).save(folder / f"{stem}_probability.png")
+    Image.fromarray(vessels.astype(np.uint8) * 255).save(folder / f"{stem}_vessels.png")
+    overlay = image.copy()
+    overlay[vessels] = (0.4 * overlay[vessels] + 0.6 * np.array([40, 255, 90])).astype(np.uint8)
+    Image.fromarray(overlay).save(folder / f"{stem}_overlay.png")
