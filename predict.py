@@ -11,10 +11,7 @@ import csv
 import json
 import logging
 import re
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import hydra
 from omegaconf import DictConfig
@@ -50,6 +47,7 @@ def main(cfg: DictConfig) -> list[dict]:
 
     from bookkeeping.experiment import log_lightning_once
     from utils.checkpoint import load_weights
+    from utils.inference import PhotographPredictor
     from utils.metrics import vessel_metrics
     from utils.shift import draw_shift, shift_summary
 
@@ -59,8 +57,17 @@ def main(cfg: DictConfig) -> list[dict]:
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
     pooled = vessel_metrics(prefix="")
-    normalize = params.data.get("normalize", "none")
-    predictor = Predictor(model, reference, cfg, out, pooled, normalize)
+    predictor = PhotographPredictor(
+        model,
+        reference,
+        out,
+        pooled,
+        normalize=params.data.get("normalize", "none"),
+        scale=cfg.scale,
+        tile=cfg.tile,
+        overlap=cfg.overlap,
+        threshold=cfg.threshold,
+    )
     rows = [predictor(photo, masks.get(photo), labels.get(photo)) for photo in photos]
     write_csv(out / "summary.csv", rows)
     predicted = [row for row in rows if not row.get("error")]
@@ -73,69 +80,6 @@ def main(cfg: DictConfig) -> list[dict]:
     log.info(shift_summary([row["flags"].split("; ") if row["flags"] else [] for row in predicted]))
     log.info("Predictions for %d of %d photographs in %s", len(predicted), len(rows), out)
     return rows
-
-
-@dataclass
-class Predictor:
-    """What the photographs of one prediction run share: the model, the training data's
-    statistics, the settings, the output folder and the pooled scores."""
-
-    model: Any
-    reference: dict
-    cfg: DictConfig
-    out: Path
-    pooled: Any
-    normalize: str
-
-    def __call__(self, photo: Path, mask: Path | None, label: Path | None) -> dict:
-        """Predict one photograph and write its maps; a photograph that cannot be read gives a row
-        with its error, and the others go on."""
-        import numpy as np
-        import torch
-
-        from data.manifest import DataError
-        from data.photographs import estimate_fov, image_statistics, read_mask, read_photograph
-        from utils.inference import predict_photograph
-        from utils.metrics import image_metrics, inside_fov
-        from utils.results import save_prediction
-        from utils.shift import shift_flags
-
-        start = time.perf_counter()
-        row: dict = {"name": photo.name}
-        try:
-            image = read_photograph(photo)
-            fov = read_mask(mask, image.shape[:2]) if mask else estimate_fov(image)
-            truth = read_mask(label, image.shape[:2]) if label else None
-        except DataError as error:
-            log.warning("skipped: %s", error)
-            return {**row, "error": str(error), "flags": ""}
-        stats = image_statistics(image, fov)
-        wanted = self.reference["fov_diameter"]["median"]
-        scale = (
-            float(self.cfg.scale)
-            if self.cfg.scale != "auto"
-            else wanted / max(stats["fov_diameter"], 1.0)
-        )
-        if fov.any():
-            probs = fov * predict_photograph(
-                self.model, image, fov, scale, self.normalize, self.cfg.tile, self.cfg.overlap
-            )
-        else:  # nothing to look at: a blank photograph gets an empty map and a flag
-            probs, scale = np.zeros(fov.shape, np.float32), 1.0
-        stats["vessel_fraction"] = (
-            float((probs[fov] > self.cfg.threshold).mean()) if fov.any() else 0.0
-        )
-        save_prediction(self.out, photo.stem, image, probs, self.cfg.threshold)
-        height, width = image.shape[:2]
-        row.update(width=width, height=height, fov="given" if mask else "estimated", scale=scale)
-        row.update({k: round(v, 4) for k, v in stats.items()})
-        row["flags"] = "; ".join(shift_flags(stats, self.reference))
-        if truth is not None and fov.any():
-            tensors = [torch.from_numpy(a)[None].float() for a in (probs, truth)]
-            row.update(image_metrics(*tensors, torch.from_numpy(fov)[None]))
-            self.pooled.update(*inside_fov(*tensors, torch.from_numpy(fov)[None]))
-        row["seconds"] = round(time.perf_counter() - start, 3)
-        return row
 
 
 def training_reference(folder: ExperimentFolder, params: DictConfig) -> dict:

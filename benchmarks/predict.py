@@ -4,7 +4,7 @@
 
 The model is the default U-Net of conf/ (untrained: speed does not depend on the weights),
 run through utils.inference.predict_photograph as predict.py runs it: normalisation, tiles of
-512 px with 32 px overlap, the map resized back. The large photograph is predicted at scale 1,
+1,024 px with 32 px overlap, the map resized back. The large photograph is predicted at scale 1,
 the worst case (a real one of the same eye would be shrunk to the training FOV first), to show
 that memory is bounded by the tile. Peak memory is the process's resident peak (ru_maxrss).
 """
@@ -70,7 +70,7 @@ def main() -> None:
             fmt(drive_peak, 0),
         ],
         [
-            f"large, {width} x {height}, scale 1, tiles of 512",
+            f"large, {width} x {height}, scale 1, tiles of 1024",
             fmt(1 / large_seconds, 3),
             fmt(large_seconds),
             fmt(peak_mb(), 0),

@@ -104,29 +104,46 @@ class TrainPatches(Dataset):
     def __getitem__(self, index: int) -> dict:
         rng = torch.Generator().manual_seed(index) if self.fixed else None
         which = int(torch.randint(len(self.cache), (1,), generator=rng))
-        top, left = self._corner_in_fov(self.cache.fovs[which][0], rng)
-        window = (
-            slice(None),
-            slice(top, top + self.patch_size),
-            slice(left, left + self.patch_size),
-        )
+        height, width = self.cache.fovs[which].shape[1:]
+        side = self.patch_size
+        if self.augment:  # zoom in or out by up to 20%: a window of another side, resized
+            zoom = 0.8 + 0.4 * float(torch.rand((), generator=rng))
+            side = min(round(self.patch_size * zoom), height, width)
+        top, left = self._corner_in_fov(self.cache.fovs[which][0], side, rng)
+        window = (slice(None), slice(top, top + side), slice(left, left + side))
         image = self.cache.images[which][window].float() / 255.0
         label = self.cache.labels[which][window].float()
         fov = self.cache.fovs[which][window]
+        if side != self.patch_size:
+            image, label, fov = rescale(image, label, fov, self.patch_size)
         if self.augment:
             image, label, fov = augment(image, label, fov, rng)
         return {"image": self.cache.normalized(which, image), "label": label, "fov": fov}
 
-    def _corner_in_fov(self, fov: torch.Tensor, rng: torch.Generator | None) -> tuple[int, int]:
+    def _corner_in_fov(
+        self, fov: torch.Tensor, side: int, rng: torch.Generator | None
+    ) -> tuple[int, int]:
         # Patches centred outside the field of view are nearly all black: retry a few times.
         height, width = fov.shape
-        half = self.patch_size // 2
         for _ in range(10):
-            top = int(torch.randint(height - self.patch_size + 1, (1,), generator=rng))
-            left = int(torch.randint(width - self.patch_size + 1, (1,), generator=rng))
-            if fov[top + half, left + half]:
+            top = int(torch.randint(height - side + 1, (1,), generator=rng))
+            left = int(torch.randint(width - side + 1, (1,), generator=rng))
+            if fov[top + side // 2, left + side // 2]:
                 break
         return top, left
+
+
+def rescale(
+    image: torch.Tensor, label: torch.Tensor, fov: torch.Tensor, size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Resize a square crop to `size` x `size`: the image smoothly, the label by thresholding its
+    smooth resize at 0.5 (a thin vessel stays a line, not a dotted one), the FOV nearest."""
+
+    def smooth(tensor: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(tensor[None], size=(size, size), mode="bilinear", antialias=True)[0]
+
+    resized_fov = F.interpolate(fov[None].float(), size=(size, size), mode="nearest")[0]
+    return smooth(image).clamp(0, 1), (smooth(label) > 0.5).float(), resized_fov.bool()
 
 
 def augment(
@@ -135,8 +152,8 @@ def augment(
     """Flip and rotate image, label and fov alike; jitter the image's brightness, contrast,
     gamma and colour balance, and blur it now and then: what differs between cameras.
 
-    Rotations are by multiples of 90 degrees so labels stay exactly binary. Scale is not
-    jittered: predict.py resizes each photograph to the training images' field of view instead.
+    Rotations are by multiples of 90 degrees so labels stay exactly binary. (TrainPatches also
+    zooms by up to 20%, and predict.py resizes each photograph to the training field of view.)
     """
 
     def coin() -> bool:
@@ -228,16 +245,18 @@ class VesselDataModule(L.LightningDataModule):
 
     def training_statistics(self) -> dict[str, dict[str, float]]:
         """{statistic: {min, median, max}} of the training images inside their field of view
-        (data/photographs.py): what predict.py compares new photographs with."""
+        (data/photographs.py) and their labelled vessel fraction: what predict.py compares new
+        photographs with."""
         from data.photographs import image_statistics, summarise
 
         train = self.cache("train")
-        return summarise(
-            [
-                image_statistics(image.permute(1, 2, 0).numpy(), fov[0].numpy())
-                for image, fov in zip(train.images, train.fovs, strict=True)
-            ]
-        )
+        rows = []
+        for image, label, fov in zip(train.images, train.labels, train.fovs, strict=True):
+            row = image_statistics(image.permute(1, 2, 0).numpy(), fov[0].numpy())
+            # The labelled share of vessels: what a prediction's vessel fraction is held against.
+            row["vessel_fraction"] = float(label[fov].float().mean())
+            rows.append(row)
+        return summarise(rows)
 
     def setup(self, stage: str) -> None:
         splits = {"fit": ["train", "validate"], "validate": ["validate"], "test": ["test"]}

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from data.data import TrainPatches, VesselDataModule, augment
+from data.data import TrainPatches, VesselDataModule, augment, rescale
 from data.drive import require_drive
 from data.manifest import DataError, Sample, load_sample, read_manifest
 from data.prepare import prepare
@@ -227,3 +227,16 @@ def test_quality_gate_reports_each_bad_case(dataset: Path, tmp_path: Path, damag
     damage(root)
     result = check_cli(root)
     assert result.returncode == 1 and message in result.stderr, result.stderr
+
+
+def test_zoomed_patches_keep_their_size_and_binary_labels(dataset: Path) -> None:
+    datamodule = VesselDataModule(str(dataset))
+    patches = TrainPatches(datamodule.cache("train"), 48, 40, augment=True)
+    torch.manual_seed(0)
+    for item in (patches[i] for i in range(40)):
+        assert item["image"].shape == (3, 48, 48) and item["fov"].shape == (1, 48, 48)
+        assert set(item["label"].unique().tolist()) <= {0.0, 1.0}
+    thin = torch.zeros(1, 60, 60)
+    thin[0, :, 30] = 1.0  # a one-pixel vessel, shrunk by 20%: still a continuous line
+    _, label, _ = rescale(torch.rand(3, 60, 60), thin, torch.ones(1, 60, 60, dtype=torch.bool), 48)
+    assert (label.sum(dim=-1) >= 1).all()

@@ -20,7 +20,7 @@ from tests.test_config import compose_config
 from train import train
 
 pytestmark = pytest.mark.slow
-# A short real training run (about 15 s): enough for F1 above 0.8 on the synthetic images.
+# A short real training run (300 steps): enough for F1 above 0.7 on the synthetic images.
 RECIPE = [
     "model.net.base_channels=8",
     "model.net.depth=3",
@@ -29,7 +29,7 @@ RECIPE = [
     "data.normalize=green",  # per image, inside the FOV: what makes grey and dim photos work
     "data.batch_size=8",
     "data.samples_per_epoch=800",
-    "trainer.max_epochs=4",
+    "trainer.max_epochs=3",
     "trainer.limit_val_batches=1",
     "callbacks.progress_bar=null",
     "+trainer.enable_progress_bar=false",
@@ -37,7 +37,7 @@ RECIPE = [
     "logger=none",
     "exp_name=model",
 ]
-GREY_FLOOR, LARGE_FLOOR, ROTATION_AGREEMENT = 0.5, 0.5, 0.9
+GREY_FLOOR, LARGE_FLOOR, ROTATION_AGREEMENT, SMALL_AGREEMENT = 0.5, 0.5, 0.9, 0.5
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +85,7 @@ def scenarios(project: Path, dataset: Path) -> dict[str, Path]:
             label.resize((label.width * 4, label.height * 4), Image.NEAREST),
         ),
         "rotated": (image.transpose(Image.ROTATE_90), label.transpose(Image.ROTATE_90)),
+        "small": (image.resize((300, 310), Image.BILINEAR), None),
     }
     paths = {}
     for name, (photo, truth) in made.items():
@@ -117,12 +118,20 @@ def test_every_photograph_gets_maps_a_row_and_a_flag_where_due(
     )
     assert not vessels(out, "blank").any()
     assert "brighter than any training image" in rows["overexposed.png"]["flags"]
-    assert rows["original.png"]["flags"] == "" and rows["original.png"]["fov"] == "estimated"
+    # The original is one of the synthetic test images: as bright and contrasted as training's.
+    assert not any(word in rows["original.png"]["flags"] for word in ("darker", "brighter"))
+    assert (
+        "contrast" not in rows["original.png"]["flags"]
+        and rows["original.png"]["fov"] == "estimated"
+    )
     assert rows["original.png"]["f1"] > 0.7
 
     assert rows["grey.png"]["f1"] > GREY_FLOOR, rows["grey.png"]
     assert rows["large.png"]["f1"] > LARGE_FLOOR, rows["large.png"]
     assert rows["large.png"]["scale"] == pytest.approx(0.25, rel=0.1), "FOV matched to training"
+    assert rows["small.png"]["scale"] == pytest.approx(565 / 300, rel=0.1)
+    small = np.array(Image.fromarray(vessels(out, "original")).resize((300, 310), Image.NEAREST))
+    assert f1(vessels(out, "small"), small) > SMALL_AGREEMENT
     rotated_back = np.rot90(vessels(out, "rotated"), k=-1)
     assert f1(rotated_back, vessels(out, "original")) > ROTATION_AGREEMENT
     scores = json.loads((out / "scores.json").read_text())

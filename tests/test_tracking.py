@@ -122,7 +122,7 @@ def saved_step(checkpoint: Path) -> int:
 def test_killed_run_resumes_to_the_same_end(
     tmp_path: Path, dataset: Path, stop: signal.Signals, status: str, exit_code: int
 ) -> None:
-    epochs, batches, every = 2, 100, 10
+    epochs, batches, every = 2, 50, 10
     run = (
         "exp_name=killed",
         f"trainer.max_epochs={epochs}",
@@ -156,22 +156,6 @@ def test_killed_run_resumes_to_the_same_end(
     header = lines[0].split(",")
     rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
     assert sorted(int(r["epoch"]) for r in rows if r["val/f1"]) == list(range(epochs))
-
-
-def test_resume_refuses_what_it_cannot_do(tmp_path: Path, dataset: Path) -> None:
-    nothing = run_script("train.py", "exp_name=absent", "resume=true", cwd=tmp_path)
-    assert nothing.returncode == 1 and "nothing to resume" in nothing.stderr
-
-    check_ok(
-        run_script("train.py", "debug=fast", f"data.root={dataset}", "exp_name=done", cwd=tmp_path)
-    )
-    changed = run_script("train.py", "exp_name=done", "resume=true", "model=pix2pix", cwd=tmp_path)
-    assert changed.returncode == 1 and "cannot change model" in changed.stderr
-
-    (tmp_path / "experiment/done/model/last.ckpt").write_bytes(b"not a checkpoint")
-    corrupt = run_script("train.py", "exp_name=done", "resume=true", cwd=tmp_path)
-    assert corrupt.returncode == 1 and "last.ckpt is not a readable" in corrupt.stderr
-    assert "Traceback" not in corrupt.stderr
 
 
 def test_repeat_from_record_reproduces_validation_metrics(tmp_path: Path, dataset: Path) -> None:

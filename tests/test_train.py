@@ -20,6 +20,7 @@ from bookkeeping.report import summary
 from src.unet import UNet
 from tests.test_config import compose_config
 from train import train
+from utils.checkpoint import CheckpointError
 
 TINY = [
     "model.net.base_channels=4",
@@ -151,3 +152,12 @@ def test_report_weighs_scores_against_costs(tmp_path: Path, dataset: Path) -> No
     assert row["params M"] == round(sum(p.numel() for p in net.parameters()) / 1e6, 2)
     assert row["train s"] > 0 and 0 < row["test s/img"] < 10
     assert 0.0 <= row["test F1"] <= 1.0 and row["status"] == "finished"
+
+
+def test_resume_refuses_what_it_cannot_do(tmp_path: Path, dataset: Path) -> None:
+    with pytest.raises(ExperimentError, match="nothing to resume"):
+        fit(tmp_path, dataset, "exp_name=absent", "resume=true")
+    _, folder = fit(tmp_path, dataset, "exp_name=done")
+    folder.last_checkpoint.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="last.ckpt is not a readable"):
+        fit(tmp_path, dataset, "exp_name=done", "resume=true")

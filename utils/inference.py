@@ -7,11 +7,24 @@ diameter matches the training one, predicted tile by tile, and the map resized b
 
 from __future__ import annotations
 
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import torch
 from PIL import Image
 
+from data.manifest import DataError
+from data.photographs import estimate_fov, image_statistics, read_mask, read_photograph
+from utils.metrics import image_metrics, inside_fov
+from utils.results import save_prediction
+from utils.shift import shift_flags
 from utils.tiling import predict_tiled
+
+log = logging.getLogger("predict")
 
 SCALE_LIMITS = (0.05, 8.0)  # beyond these the photograph is not a fundus image at all
 
@@ -29,7 +42,7 @@ def predict_photograph(
     fov: np.ndarray,
     scale: float,
     normalize_mode: str = "none",
-    tile: int = 512,
+    tile: int = 1024,
     overlap: int = 32,
 ) -> np.ndarray:
     """(H, W) float32 vessel probabilities of an (H, W, 3) uint8 photograph with its (H, W)
@@ -54,3 +67,59 @@ def predict_photograph(
     if probs.shape != (height, width):
         probs = resize(probs, (width, height), Image.BILINEAR)
     return np.clip(probs, 0.0, 1.0)
+
+
+@dataclass
+class PhotographPredictor:
+    """Predicts photographs one by one into `out`: maps, a summary row, pooled scores.
+
+    `reference` holds the training images' statistics (data_statistics.json): their FOV
+    diameter sets the scale (scale="auto", or a factor), and their ranges the shift flags.
+    `pooled` accumulates the scores of labelled photographs (a torchmetrics collection).
+    """
+
+    model: torch.nn.Module
+    reference: dict
+    out: Path
+    pooled: Any
+    normalize: str = "none"
+    scale: float | str = "auto"
+    tile: int = 1024
+    overlap: int = 32
+    threshold: float = 0.5
+
+    def __call__(self, photo: Path, mask: Path | None, label: Path | None) -> dict:
+        """Predict one photograph and write its maps; a photograph that cannot be read gives a row
+        with its error, and the others go on."""
+        start = time.perf_counter()
+        row: dict = {"name": photo.name}
+        try:
+            image = read_photograph(photo)
+            fov = read_mask(mask, image.shape[:2]) if mask else estimate_fov(image)
+            truth = read_mask(label, image.shape[:2]) if label else None
+        except DataError as error:
+            log.warning("skipped: %s", error)
+            return {**row, "error": str(error), "flags": ""}
+        stats = image_statistics(image, fov)
+        wanted = self.reference["fov_diameter"]["median"]
+        scale = (
+            float(self.scale) if self.scale != "auto" else wanted / max(stats["fov_diameter"], 1.0)
+        )
+        if fov.any():
+            probs = fov * predict_photograph(
+                self.model, image, fov, scale, self.normalize, self.tile, self.overlap
+            )
+        else:  # nothing to look at: a blank photograph gets an empty map and a flag
+            probs, scale = np.zeros(fov.shape, np.float32), 1.0
+        stats["vessel_fraction"] = float((probs[fov] > self.threshold).mean()) if fov.any() else 0.0
+        save_prediction(self.out, photo.stem, image, probs, self.threshold)
+        height, width = image.shape[:2]
+        row.update(width=width, height=height, fov="given" if mask else "estimated", scale=scale)
+        row.update({k: round(v, 4) for k, v in stats.items()})
+        row["flags"] = "; ".join(shift_flags(stats, self.reference))
+        if truth is not None and fov.any():
+            tensors = [torch.from_numpy(a)[None].float() for a in (probs, truth)]
+            row.update(image_metrics(*tensors, torch.from_numpy(fov)[None]))
+            self.pooled.update(*inside_fov(*tensors, torch.from_numpy(fov)[None]))
+        row["seconds"] = round(time.perf_counter() - start, 3)
+        return row

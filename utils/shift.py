@@ -1,8 +1,9 @@
 """How far new photographs are from the training data: flags, a summary, and one picture.
 
 Each statistic of data/photographs.py (plus the predicted vessel fraction) is compared with its
-range over the training split: a photograph outside [min, max] of every training image gets a
-flag that says so in words ("darker than any training image").
+range over the training split: a photograph beyond [min, max] of the training images, by more
+than MARGIN of that range's width, gets a flag that says so in words ("darker than any training
+image"). The margin keeps a few dozen training images from flagging their own test split.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ WORDS = {
     "vessel_fraction": ("poorer in predicted vessels", "richer in predicted vessels"),
 }
 NO_FOV = "no field of view found (a blank or black photograph?)"
+MARGIN = 0.25
 
 
 def shift_flags(stats: dict[str, float], reference: dict[str, dict[str, float]]) -> list[str]:
@@ -33,9 +35,11 @@ def shift_flags(stats: dict[str, float], reference: dict[str, dict[str, float]])
     for name, (low, high) in WORDS.items():
         if name not in stats or name not in reference:
             continue
-        if stats[name] < reference[name]["min"]:
+        low_end, high_end = reference[name]["min"], reference[name]["max"]
+        margin = MARGIN * (high_end - low_end)
+        if stats[name] < low_end - margin:
             flags.append(f"{low} than any training image")
-        elif stats[name] > reference[name]["max"]:
+        elif stats[name] > high_end + margin:
             flags.append(f"{high} than any training image")
     return flags
 
@@ -65,7 +69,7 @@ def draw_shift(
     rows: list[dict[str, float]], reference: dict[str, dict[str, float]], path: Path
 ) -> None:
     """A PNG with one strip per statistic: the training range as a grey bar (its median as a
-    tick) and each photograph as a dot, red when outside the range."""
+    tick) and each photograph as a dot, red when it is flagged."""
     names = [name for name in WORDS if name in reference and all(name in r for r in rows)]
     width, row_height, left, right = 720, 44, 150, 20
     image = Image.new("RGB", (width, row_height * len(names) + 20), "white")
@@ -84,10 +88,10 @@ def draw_shift(
         pen.rectangle((x(low), y - 6, x(high), y + 6), fill=(200, 200, 200))
         median = x(reference[name]["median"])
         pen.line((median, y - 9, median, y + 9), fill=(90, 90, 90), width=2)
+        margin = MARGIN * (high - low)
         for value in values:
-            colour = (40, 90, 200) if low <= value <= high else (220, 40, 40)
+            colour = (40, 90, 200) if low - margin <= value <= high + margin else (220, 40, 40)
             pen.ellipse((x(value) - 3, y - 3, x(value) + 3, y + 3), fill=colour)
-    pen.text(
-        (8, 4), "grey: training range (tick: median); dots: photographs, red outside", fill="black"
-    )
+    legend = "grey: training range (tick: median); dots: photographs, red where flagged"
+    pen.text((8, 4), legend, fill="black")
     image.save(path)
