@@ -10,14 +10,13 @@ and shift.png, how the photographs differ from the training images (summary.csv 
 import csv
 import json
 import logging
-import re
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from bookkeeping.config import load_env_file, register_resolvers
-from bookkeeping.folder import ExperimentError, ExperimentFolder
+from bookkeeping.folder import ExperimentError, ExperimentFolder, name_from
 from utils.base import UserError, exit_cleanly_on
 
 log = logging.getLogger("predict")
@@ -98,7 +97,7 @@ def training_reference(folder: ExperimentFolder, params: DictConfig) -> dict:
 def input_name(where: str) -> str:
     """The output folder's name for an input: the folder's or file's name, as a plain name."""
     stem = Path(where.split("*")[0].split("?")[0]).stem or "input"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.") or "input"
+    return name_from(stem).strip("-.") or "input"
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:

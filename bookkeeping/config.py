@@ -6,13 +6,12 @@ Imports omegaconf but no torch, so `python train.py --help` stays fast.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from bookkeeping.folder import ExperimentError, ExperimentFolder
+from bookkeeping.folder import ExperimentError, ExperimentFolder, name_from
 from bookkeeping.naming import experiment_branch
 from bookkeeping.record import read_record
 
@@ -96,7 +95,7 @@ def sweep_job_name(base: str, override_dirname: str) -> str:
     between key and value, `_` between overrides, keys that do not change the run excluded).
     Characters a name may not hold become `-`, so `unet_synthetic_noaug_seed-2` pastes back.
     """
-    suffix = re.sub(r"[^A-Za-z0-9_.-]+", "-", override_dirname.replace("\\", "")).strip("-_.")
+    suffix = name_from(override_dirname.replace("\\", "")).strip("-_.")
     return f"{base}_{suffix}" if suffix else base
 
 

@@ -34,6 +34,7 @@ from typing import Any
 from utils.base import UserError
 
 NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9_.-]+")  # runs of what NAME_RULE does not allow
 NAME_MAX = 200
 SUBFOLDERS = ("log", "model", "result")
 CHECKPOINTS = ("best", "last")
@@ -41,6 +42,12 @@ CHECKPOINTS = ("best", "last")
 
 class ExperimentError(UserError):
     """A problem with an experiment's name, folder, record or checkpoints."""
+
+
+def name_from(text: str) -> str:
+    """`text` with each run of characters a name may not hold replaced by `-` (not checked:
+    leading and trailing characters are the caller's to trim)."""
+    return NOT_IN_NAMES.sub("-", text)
 
 
 def check_name(name: object) -> str:
