@@ -61,7 +61,7 @@ def main(cfg: DictConfig) -> list[dict]:
         reference,
         out,
         pooled,
-        normalize=params.data.get("normalize", "none"),
+        normalize=params.data.get("normalize", "none"),  # experiments older than the key: none
         scale=cfg.scale,
         tile=cfg.tile,
         overlap=cfg.overlap,
@@ -85,8 +85,9 @@ def training_reference(folder: ExperimentFolder, params: DictConfig) -> dict:
     """The training split's statistics kept with the experiment, or computed from its data
     for experiments trained before they were kept (and then not saved: predict writes nothing
     outside its own folder)."""
-    if folder.data_statistics.is_file():
-        return json.loads(folder.data_statistics.read_text())
+    kept = folder.load_data_statistics()
+    if kept is not None:
+        return kept
     from hydra.utils import instantiate
 
     datamodule = instantiate(params.data)

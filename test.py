@@ -35,11 +35,15 @@ def main(cfg: DictConfig) -> dict[str, float]:
 
     from bookkeeping.experiment import log_lightning_once
     from utils.checkpoint import load_weights
+    from utils.precision import pick_precision
 
     log_lightning_once()
+    pick_precision(cfg.trainer)
     model = instantiate(params.model)
     load_weights(model, checkpoint)
-    datamodule = instantiate(params.data)
+    # normalize=dataset: the mean and std the model was trained with, not today's data folder's.
+    kept = folder.load_data_statistics() or {}
+    datamodule = instantiate(params.data, normalization=kept.get("normalization"))
     datamodule.prepare_data()
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[instantiate(cfg.result_writer)])
     log.info("Testing %s with %s", folder.name, checkpoint)

@@ -36,8 +36,10 @@ def train(cfg: DictConfig, overrides: list[str]) -> float | None:
 
     from bookkeeping.experiment import log_lightning_once, open_experiment
     from utils.base import instantiate_each
+    from utils.precision import pick_precision
 
     log_lightning_once()
+    pick_precision(cfg.trainer)  # trainer.precision=auto: params.yaml records what was picked
     # Check the data before anything is written: a missing dataset stops here.
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()

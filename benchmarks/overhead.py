@@ -178,6 +178,9 @@ def template(
                     f"paths.experiment_root={tmp}",
                     "exp_name=overhead",
                     "trainer.accelerator=cpu",
+                    # The hand-written loops run eager fp32 in contiguous memory: so does this.
+                    "trainer.precision=32-true",
+                    "model.channels_last=false",
                     "trainer.max_epochs=1",
                     f"trainer.limit_train_batches={len(batches)}",
                     "trainer.limit_val_batches=0",

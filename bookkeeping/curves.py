@@ -80,12 +80,21 @@ def _panel(title: str, lines: dict[str, list[tuple[float, float]]], top: int) ->
 
 def write_svg(series: dict[str, list[tuple[float, float]]], path: Path) -> int:
     """Write one panel per PANELS entry that has data; return the number of panels drawn."""
-    body, top = [], 0
+    panels = []
     for title, x, ys in PANELS:
         lines = {y: series[f"{x}|{y}"] for y in ys if f"{x}|{y}" in series}
         if lines:
-            body += _panel(title, lines, top)
-            top += HEIGHT
+            panels.append((title, lines))
+    return write_panels(panels, path)
+
+
+def write_panels(panels: list[tuple[str, dict[str, list[tuple[float, float]]]]], path: Path) -> int:
+    """Write charts, one under the other, in one SVG: each is (title, {line: [(x, y), ...]}).
+    Return how many were drawn."""
+    body, top = [], 0
+    for title, lines in panels:
+        body += _panel(title, lines, top)
+        top += HEIGHT
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{max(top, 1)}" '

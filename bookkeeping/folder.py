@@ -24,6 +24,7 @@ Standard library only at module level.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -218,6 +219,13 @@ class ExperimentFolder:
         from omegaconf import OmegaConf
 
         return OmegaConf.load(self.require().params)
+
+    def load_data_statistics(self) -> dict | None:
+        """The training split's statistics kept at training time (data_statistics.json), or None
+        for an experiment trained before they were kept."""
+        if not self.data_statistics.is_file():
+            return None
+        return json.loads(self.data_statistics.read_text())
 
     def checkpoint(self, which: str) -> Path:
         """The `best` or `last` checkpoint, or the file `which` names."""

@@ -2,8 +2,9 @@
 
 Training draws random square patches (optionally augmented) from images decoded once and kept in
 memory; validation and test use whole images, which the model pads to its size multiple itself.
-Every item is a dict: `image` float (3, H, W) in [0, 1], `label` float (1, H, W) in {0, 1},
-`fov` bool (1, H, W), and `name` for whole images.
+Every item is a dict: `image` float (3, H, W) normalised as `data.normalize` says
+(data/normalize.py; in [0, 1] for `none`), `label` float (1, H, W) in {0, 1}, `fov` bool
+(1, H, W), and `name` for whole images.
 """
 
 from __future__ import annotations
@@ -23,14 +24,21 @@ from data.manifest import (
     read_manifest,
     split_leaks,
 )
-from data.normalize import check_mode, fov_statistics, normalize
+from data.normalize import check_mode, dataset_statistics, normalize, statistics_for
 
 
 class CachedImages:
-    """The decoded samples of one manifest, as uint8/bool tensors kept in memory, with each
-    image's statistics inside its FOV for `normalize` (data/normalize.py)."""
+    """The decoded samples of one manifest, as uint8/bool tensors kept in memory, with the
+    mean and standard deviation `normalize` uses for each image (data/normalize.py): the
+    training split's (`dataset`, given as `dataset_statistics`) or the image's own."""
 
-    def __init__(self, root: Path, split: str, normalize: str = "none") -> None:
+    def __init__(
+        self,
+        root: Path,
+        split: str,
+        normalize: str = "none",
+        dataset_statistics: dict | None = None,
+    ) -> None:
         decoded = [load_sample(root, s) for s in read_manifest(manifest_path(root, split))]
         self.names = [d.name for d in decoded]
         self.images = [torch.from_numpy(d.image).permute(2, 0, 1).contiguous() for d in decoded]
@@ -38,7 +46,7 @@ class CachedImages:
         self.fovs = [torch.from_numpy(d.fov)[None] for d in decoded]
         self.normalize = check_mode(normalize)
         self.statistics = [
-            fov_statistics(image.float() / 255.0, fov)
+            statistics_for(image.float() / 255.0, fov, self.normalize, dataset_statistics)
             for image, fov in zip(self.images, self.fovs, strict=True)
         ]
 
@@ -200,7 +208,8 @@ class VesselDataModule(L.LightningDataModule):
         fixed_patches: bool = False,
         val_count: int = 4,
         generator_seed: int = 0,
-        normalize: str = "none",
+        normalize: str = "dataset",
+        normalization: dict | None = None,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -215,12 +224,20 @@ class VesselDataModule(L.LightningDataModule):
         self.val_count = val_count
         self.generator_seed = generator_seed
         self.normalize = check_mode(normalize)
+        # The training split's mean and std for normalize=dataset: test.py and predict.py pass
+        # the ones the experiment was trained with; None reads them from the dataset folder.
+        self.normalization = normalization
         self._caches: dict[str, CachedImages] = {}
 
     def prepare_data(self) -> None:
         """Create the manifests if any is missing (generating or indexing the data first), and
         refuse an image listed in two splits (reading the manifests costs nothing)."""
         missing = [s for s in SPLITS if not manifest_path(self.root, s).is_file()]
+        if self.source == "synthetic":
+            from data.synthetic import outdated
+
+            if outdated(self.root):  # made by an older generator: generated again, manifests too
+                missing = list(SPLITS)
         if not missing:
             leaks = split_leaks(
                 self.root, {s: read_manifest(manifest_path(self.root, s)) for s in SPLITS}
@@ -240,13 +257,16 @@ class VesselDataModule(L.LightningDataModule):
     def cache(self, split: str) -> CachedImages:
         """The decoded images of a split, loaded on first use."""
         if split not in self._caches:
-            self._caches[split] = CachedImages(self.root, split, self.normalize)
+            if self.normalize == "dataset" and self.normalization is None:
+                self.normalization = dataset_statistics(self.root)
+            self._caches[split] = CachedImages(self.root, split, self.normalize, self.normalization)
         return self._caches[split]
 
-    def training_statistics(self) -> dict[str, dict[str, float]]:
+    def training_statistics(self) -> dict[str, dict]:
         """{statistic: {min, median, max}} of the training images inside their field of view
         (data/photographs.py) and their labelled vessel fraction: what predict.py compares new
-        photographs with."""
+        photographs with; and under `normalization` the {mean, std} that data.normalize=dataset
+        feeds the model with, for test.py and predict.py to use the same."""
         from data.photographs import image_statistics, summarise
 
         train = self.cache("train")
@@ -256,7 +276,8 @@ class VesselDataModule(L.LightningDataModule):
             # The labelled share of vessels: what a prediction's vessel fraction is held against.
             row["vessel_fraction"] = float(label[fov].float().mean())
             rows.append(row)
-        return summarise(rows)
+        normalization = self.normalization or dataset_statistics(self.root)
+        return {**summarise(rows), "normalization": normalization}
 
     def setup(self, stage: str) -> None:
         splits = {"fit": ["train", "validate"], "validate": ["validate"], "test": ["test"]}

@@ -21,6 +21,7 @@ from data.manifest import (
     split_leaks,
     write_manifest,
 )
+from data.normalize import dataset_statistics
 
 SOURCES = ("synthetic", "drive")
 DEFAULT_ROOTS = {"synthetic": Path("data/synthetic"), "drive": Path("data/DRIVE")}
@@ -63,10 +64,11 @@ def prepare(root: Path, source: str, val_count: int = 4, seed: int = 0) -> None:
     """Create the data if it is generated, check it, and write train/validate/test manifests."""
     root = Path(root)
     if source == "synthetic":
-        if not (root / "training" / "images").is_dir():
-            from data.synthetic import generate
+        from data.synthetic import generate, outdated
 
-            print(f"Generating the synthetic dataset in {root} (seed {seed}) ...")
+        reason = outdated(root)
+        if reason:
+            print(f"Generating the synthetic dataset in {root} (seed {seed}): {reason} ...")
             generate(root, seed=seed)
     elif source == "drive":
         require_drive(root)
@@ -76,6 +78,7 @@ def prepare(root: Path, source: str, val_count: int = 4, seed: int = 0) -> None:
     check_samples(root, splits)
     for split, samples in splits.items():
         write_manifest(manifest_path(root, split), samples)
+    dataset_statistics(root)  # data.normalize=dataset: the training split's mean and std, once
     counts = ", ".join(f"{len(s)} {name}" for name, s in splits.items())
     print(f"Wrote manifests in {root}: {counts}.")
 

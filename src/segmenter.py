@@ -25,6 +25,11 @@ class Segmenter(L.LightningModule):
 
     `net` returns logits; `forward` returns vessel probabilities in [0, 1] for images of any size,
     padding them to the net's `size_multiple` and cropping the output back.
+
+    Speed switches (README, "Speed switches"): `channels_last` stores the nets' weights and
+    inputs as NHWC, which the CPU and GPU convolution kernels prefer; `compile` runs the nets
+    through torch.compile (the first steps pay for compiling). Neither changes what is learned
+    or the checkpoint's keys.
     """
 
     def __init__(
@@ -33,14 +38,30 @@ class Segmenter(L.LightningModule):
         loss: nn.Module | None = None,
         optimizer: OptimizerFactory | None = None,
         name: str = "segmenter",
+        compile: bool = False,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.net = net
         self.loss = loss
         self.optimizer_factory = optimizer
         self.name = name
+        self.compile_nets = compile
+        self.channels_last = channels_last
         self.val_metrics = vessel_metrics(prefix="val/")
         self.test_metrics = vessel_metrics(prefix="test/")
+
+    def nets(self) -> list[nn.Module]:
+        """The networks the speed switches apply to (pix2pix adds its discriminator)."""
+        return [self.net]
+
+    def configure_model(self) -> None:
+        # Called by the Trainer before fit and test, on the device the nets will run on.
+        for net in self.nets():
+            if self.channels_last:
+                net.to(memory_format=torch.channels_last)
+            if self.compile_nets and not getattr(net, "_compiled_call_impl", None):
+                net.compile()  # in place: the state_dict keys stay those of the eager net
 
     @property
     def size_multiple(self) -> int:
@@ -57,6 +78,8 @@ class Segmenter(L.LightningModule):
             # be smaller than the image, so tiny inputs repeat their edge instead.
             fits = pad_h < height and pad_w < width
             image = F.pad(image, (0, pad_w, 0, pad_h), mode="reflect" if fits else "replicate")
+        if self.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
         return self.net(image)[..., :height, :width]
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:

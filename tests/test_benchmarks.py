@@ -116,14 +116,29 @@ def test_time_to_result() -> None:
 def test_switches(dataset: Path) -> None:
     rows = table(run_benchmark("switches", "--data-root", str(dataset)), "Speed switches")
     by_name = {row["switch"]: row for row in rows}
-    assert len(rows) == 9
+    assert len(rows) == 10
     for name, row in by_name.items():
         if "compile" in name:  # --quick skips torch.compile: its first compilation takes ~30 s
             assert row["ms/step"] == "skipped"
         else:
-            assert positive(row["ms/step"]) and positive(row["speed-up vs default"])
-    assert by_name["default (eager, fp32, workers=0)"]["speed-up vs default"] == "1.00"
-    assert {"bf16 autocast (CPU)", "DataLoader workers=2, persistent"} <= set(by_name)
+            assert positive(row["ms/step"]) and positive(row["speed-up vs plain"])
+    assert by_name["plain (eager, fp32, contiguous, workers=0)"]["speed-up vs plain"] == "1.00"
+    assert {"channels-last + bf16", "DataLoader workers=2, persistent"} <= set(by_name)
+
+
+@pytest.mark.slow
+def test_pix2pix_curves(dataset: Path, tmp_path: Path) -> None:
+    svg = tmp_path / "curves.svg"
+    args = ("--data-root", str(dataset), "--svg", str(svg))
+    rows = table(run_benchmark("pix2pix_curves", *args), "pix2pix at equal steps")
+    assert [row["run"].split(":")[0] for row in rows] == [
+        "template",
+        "hand-written loop, same recipe",
+    ]
+    for row in rows:
+        assert len(row["validation F1 per epoch"].split()) == 2  # --quick: 2 epochs
+        assert 0 <= float(row["test F1"]) <= 1 and 0 <= float(row["test AUC-ROC"]) <= 1
+    assert svg.read_text().count("<polyline") == 4  # F1 and AUC, both runs
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from bookkeeping.config import register_resolvers, sweep_job_name
 from bookkeeping.experiment import hyperparameters
 from utils.base import instantiate_each
+from utils.precision import native_bf16, pick_precision
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -93,6 +94,7 @@ def test_every_group_option_composes_and_builds() -> None:
     assert datamodule.root == Path("data/synthetic") and datamodule.fixed_patches
     for option in ("trainer=default", "trainer=cpu"):
         cfg = compose_config([option, "logger=csv"])
+        assert pick_precision(cfg.trainer) in ("bf16-mixed", "32-true")  # what train.py does
         trainer = instantiate(
             cfg.trainer,
             logger=instantiate_each(cfg.logger),
@@ -103,13 +105,17 @@ def test_every_group_option_composes_and_builds() -> None:
         assert trainer.checkpoint_callback.filename == "best"
 
 
-def test_pix2pix_paper_preset_composes_the_default() -> None:
-    paper = compose_config(["model=pix2pix_paper"]).model
+def test_pix2pix_follows_the_paper_and_the_paper_preset_changes_only_the_generator() -> None:
     default = compose_config(["model=pix2pix"]).model
-    assert paper.reconstruction_loss._target_ == "utils.loss.L1Loss"
-    assert (paper.reconstruction_weight, paper.generator.dropout) == (100.0, 0.5)
-    assert paper.discriminator == default.discriminator
-    assert paper.generator_optimizer.betas == [0.5, 0.999]
+    assert default.reconstruction_loss._target_ == "utils.loss.L1Loss"
+    assert (default.reconstruction_weight, default.lr_decay_from) == (100.0, 0.5)
+    assert default.generator == compose_config([]).model.net  # the baseline's U-Net
+    assert default.generator_optimizer.betas == [0.5, 0.999]
+    paper = compose_config(["model=pix2pix_paper"]).model
+    assert paper.generator._target_ == "src.pix2pix.generator.UNetGenerator"
+    assert paper.generator.dropout == 0.5
+    different = {key for key in default if paper[key] != default[key]}
+    assert different == {"generator", "name"}
 
 
 def test_unknown_options_are_refused_by_name() -> None:
@@ -139,10 +145,21 @@ def test_each_named_recipe_composes_and_pins_its_choices(recipe: str) -> None:
     assert compose_config([f"experiment={recipe}", "trainer.max_epochs=1"]).trainer.max_epochs == 1
 
 
-def test_drive_unet_recipe_is_the_measured_one() -> None:
-    cfg = compose_config(["experiment=drive_unet"])
-    steps = cfg.trainer.max_epochs * cfg.data.samples_per_epoch // cfg.data.batch_size
-    assert steps == 3300 and cfg.model.net.base_channels == 16 and cfg.model.optimizer.lr == 1e-3
+def test_drive_recipes_are_the_measured_ones() -> None:
+    for recipe in ("drive_unet", "drive_pix2pix"):
+        cfg = compose_config([f"experiment={recipe}"])
+        steps = cfg.trainer.max_epochs * cfg.data.samples_per_epoch // cfg.data.batch_size
+        assert steps == 3300 and cfg.trainer.precision == "32-true", recipe
+    unet = compose_config(["experiment=drive_unet"])
+    assert unet.model.net.base_channels == 16 and unet.model.optimizer.lr == 1e-3
+    assert unet.data.normalize == "none"
+    pix2pix = compose_config(["experiment=drive_pix2pix"])
+    assert pix2pix.model.generator == unet.model.net  # the U-Net generator of the hand loop
+    assert (pix2pix.model.reconstruction_weight, pix2pix.model.lr_decay_from) == (100.0, 0.5)
+    assert pix2pix.data.normalize == "dataset"
+    # The recipe is what `model=pix2pix data=drive` composes today, pinned.
+    plain = compose_config(["model=pix2pix", "data=drive"])
+    assert {k: v for k, v in pix2pix.model.items()} == {k: v for k, v in plain.model.items()}
 
 
 def test_early_stopping_is_one_choice_away() -> None:
@@ -167,3 +184,22 @@ def test_local_settings_take_effect_and_stay_out_of_git(tmp_path: Path) -> None:
     for private in ("conf/local/default.yaml", ".env"):
         ignored = subprocess.run(["git", "check-ignore", "-q", private], cwd=REPO)
         assert ignored.returncode == 0, f"{private} is git-ignored"
+
+
+def test_precision_auto_picks_bf16_where_the_cpu_computes_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+    import platform
+
+    cfg = OmegaConf.create({"precision": "auto", "accelerator": "cpu"})
+    with caplog.at_level(logging.INFO):
+        picked = pick_precision(cfg)
+    assert picked == cfg.precision and "trainer.precision=auto -> " + picked in caplog.text
+    if platform.system() == "Linux":  # the kernel's own list of CPU features, as a second opinion
+        flags = Path("/proc/cpuinfo").read_text().split()
+        native = "avx512_bf16" in flags or "amx_bf16" in flags
+        assert picked == ("bf16-mixed" if native else "32-true")
+        assert native_bf16("cpu")[0] == native
+    given = OmegaConf.create({"precision": "16-mixed", "accelerator": "gpu"})
+    assert pick_precision(given) == "16-mixed" == given.precision  # anything else passes through

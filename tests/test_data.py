@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -66,7 +67,9 @@ def test_decoded_sample_dtypes_and_fov(dataset: Path) -> None:
 
 
 def test_datamodule_batches(dataset: Path) -> None:
-    datamodule = VesselDataModule(str(dataset), patch_size=48, batch_size=4, samples_per_epoch=8)
+    datamodule = VesselDataModule(
+        str(dataset), patch_size=48, batch_size=4, samples_per_epoch=8, normalize="none"
+    )
     datamodule.prepare_data()
     datamodule.setup("fit")
     batch = next(iter(datamodule.train_dataloader()))
@@ -240,3 +243,55 @@ def test_zoomed_patches_keep_their_size_and_binary_labels(dataset: Path) -> None
     thin[0, :, 30] = 1.0  # a one-pixel vessel, shrunk by 20%: still a continuous line
     _, label, _ = rescale(torch.rand(3, 60, 60), thin, torch.ones(1, 60, 60, dtype=torch.bool), 48)
     assert (label.sum(dim=-1) >= 1).all()
+
+
+def test_the_built_in_data_measures_like_drive(tmp_path: Path) -> None:
+    """The four statistics of data/likeness.py on DRIVE's 20 training images, within 20%."""
+    from data.likeness import DRIVE_TRAINING, dataset_likeness
+    from data.synthetic import generate
+
+    generate(tmp_path, seed=0, n_train=20, n_test=0)
+    measured = dataset_likeness(tmp_path)
+    for key, (drive, _) in DRIVE_TRAINING.items():
+        assert measured[key][0] == pytest.approx(drive, rel=0.2), key
+
+
+def test_dataset_normalization_is_computed_once_and_follows_the_train_manifest(
+    dataset: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from data.normalize import STATISTICS_FILE, dataset_statistics
+
+    root = shutil.copytree(dataset, tmp_path / "data")
+    kept = json.loads((root / STATISTICS_FILE).read_text())  # written by prepare()
+    assert len(kept["mean"]) == 3 and all(0 < s < 1 for s in kept["std"])
+    train = VesselDataModule(str(root), normalize="dataset").cache("train")
+    items = [train.item(i) for i in range(len(train))]
+    pixels = torch.cat([item["image"][:, item["fov"][0]] for item in items], dim=1)
+    # All training pixels together have zero mean and unit spread per channel.
+    assert pixels.mean(dim=1).abs().max() < 1e-3 and (pixels.std(dim=1) - 1).abs().max() < 1e-3
+    # A new training split makes them stale: computed again, not reused.
+    train = (root / "train.txt").read_text().splitlines()
+    (root / "train.txt").write_text("\n".join(train[:1]) + "\n")
+    assert dataset_statistics(root)["mean"] != kept["mean"]
+    assert json.loads((root / STATISTICS_FILE).read_text())["mean"] != kept["mean"]
+
+
+def test_a_synthetic_set_from_an_older_generator_is_made_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from data.synthetic import MARKER, VERSION, generate
+
+    root = tmp_path / "synthetic"
+    generate(root, seed=0, n_train=5, n_test=1)
+    prepare(root, "synthetic", val_count=1)
+    fresh = (root / "training/images/21_training.tif").read_bytes()
+    # What version 1 left behind: no marker, other images, manifests already written.
+    (root / MARKER).unlink()
+    shutil.copy(root / "training/images/22_training.tif", root / "training/images/21_training.tif")
+    VesselDataModule(str(root), source="synthetic", val_count=1).prepare_data()
+    assert "older generator (version 1, now 2)" in capsys.readouterr().out
+    assert (root / "training/images/21_training.tif").read_bytes() == fresh
+    assert json.loads((root / MARKER).read_text())["version"] == VERSION
+    assert len(read_manifest(root / "train.txt")) == 19  # the whole set, written again

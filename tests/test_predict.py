@@ -37,7 +37,9 @@ RECIPE = [
     "logger=none",
     "exp_name=model",
 ]
-GREY_FLOOR, LARGE_FLOOR, ROTATION_AGREEMENT, SMALL_AGREEMENT = 0.5, 0.5, 0.9, 0.5
+# The rotated map agrees less than it did on easier data (0.9): vessels as faint as DRIVE's
+# leave more pixels near the threshold, where a rotation of the input tips them either way.
+GREY_FLOOR, LARGE_FLOOR, ROTATION_AGREEMENT, SMALL_AGREEMENT = 0.5, 0.5, 0.85, 0.5
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,10 @@ def small_unet() -> Segmenter:
 def trained(dataset: Path) -> tuple[Segmenter, VesselDataModule, float]:
     """A U-Net trained for a short CPU budget (about a minute), and its validation F1."""
     L.seed_everything(0)
-    datamodule = VesselDataModule(str(dataset), augment=True, batch_size=8, samples_per_epoch=800)
+    # RGB in [0, 1]: the scenarios below paint their own images in those units.
+    datamodule = VesselDataModule(
+        str(dataset), augment=True, batch_size=8, samples_per_epoch=800, normalize="none"
+    )
     model = small_unet()
     trainer = L.Trainer(
         max_epochs=4,

@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 
+import predict as predict_script
 import test as test_script
 from bookkeeping.config import load_env_file, run_config
 from bookkeeping.folder import ExperimentError, ExperimentFolder, experiments
@@ -161,3 +162,60 @@ def test_resume_refuses_what_it_cannot_do(tmp_path: Path, dataset: Path) -> None
     folder.last_checkpoint.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="last.ckpt is not a readable"):
         fit(tmp_path, dataset, "exp_name=done", "resume=true")
+
+
+def test_the_experiment_keeps_the_normalization_it_was_trained_with(
+    tmp_path: Path, dataset: Path
+) -> None:
+    import shutil
+
+    from data.normalize import STATISTICS_FILE
+
+    root = shutil.copytree(dataset, tmp_path / "data")
+    given = [f"data.root={root}", *TINY, "exp_name=kept", "data.normalize=dataset"]
+    cfg, recorded = run_config(compose_config(given), given)
+    train(cfg, recorded)
+    folder = ExperimentFolder("experiment", "kept")
+    trained_with = json.loads((root / STATISTICS_FILE).read_text())
+    kept = json.loads(folder.data_statistics.read_text())["normalization"]
+    assert kept == {"mean": trained_with["mean"], "std": trained_with["std"]}
+    assert yaml.safe_load(folder.params.read_text())["trainer"]["precision"] != "auto"
+    photo = f"input={root}/test/images/01_test.tif"
+    labels = f"labels={root}/test/1st_manual"
+
+    def scores() -> tuple[dict, list[dict]]:
+        tested = test_script.main(compose_config(["exp_name=kept"], name="test"))
+        predicted = predict_script.main(
+            compose_config(["exp_name=kept", photo, labels], name="predict")
+        )
+        return tested, [{k: v for k, v in row.items() if k != "seconds"} for row in predicted]
+
+    before = scores()
+    # The data folder's statistics change (new data, say): the experiment is still fed as trained.
+    (root / STATISTICS_FILE).write_text(
+        json.dumps({**trained_with, "mean": [0.0, 0.0, 0.0], "std": [9.0, 9.0, 9.0]})
+    )
+    assert scores() == before
+
+
+def test_pix2pix_learning_rates_stay_then_fall_linearly_to_zero(
+    tmp_path: Path, dataset: Path
+) -> None:
+    pix2pix = [
+        "model=pix2pix",
+        "model.generator.base_channels=4",
+        "model.discriminator.base_channels=4",
+        "trainer.limit_train_batches=4",
+        "exp_name=decay",
+    ]
+    given = [f"data.root={dataset}", *[o for o in TINY if "model.net" not in o], *pix2pix]
+    given += ["trainer.max_epochs=2", "trainer.log_every_n_steps=1"]
+    cfg, recorded = run_config(compose_config(given), given)
+    train(cfg, recorded)
+    import csv
+
+    folder = ExperimentFolder("experiment", "decay")
+    with open(folder.log_dir / "csv/metrics.csv", newline="") as file:
+        rates = [float(row["train/lr"]) for row in csv.DictReader(file) if row.get("train/lr")]
+    # 8 steps: the rate of each step, logged before the scheduler moves on.
+    assert rates == pytest.approx([2e-4] * 5 + [1.5e-4, 1e-4, 0.5e-4])

@@ -61,22 +61,6 @@ def test_unet_train_then_test_writes_the_experiment_folder(tmp_path: Path, datas
     assert (result / "errors/01_test.png").is_file()
 
 
-def test_pix2pix_train_then_test(tmp_path: Path, dataset: Path) -> None:
-    check_ok(train(tmp_path, dataset, "model=pix2pix", "exp_name=p2p"))
-    exp = tmp_path / "experiment/p2p"
-    assert yaml.safe_load((exp / "params.yaml").read_text())["model"]["name"] == "pix2pix"
-    check_ok(
-        run_script(
-            "test.py",
-            "exp_name=p2p",
-            "checkpoint=last",
-            "trainer.limit_test_batches=1",
-            cwd=tmp_path,
-        )
-    )
-    assert json.loads((exp / "result/metrics.json").read_text())["images"] == 1
-
-
 def test_existing_experiment_is_never_overwritten_silently(tmp_path: Path, dataset: Path) -> None:
     check_ok(train(tmp_path, dataset, "exp_name=guarded"))
     params = tmp_path / "experiment/guarded/params.yaml"

@@ -44,15 +44,17 @@ def predict_photograph(
     normalize_mode: str = "none",
     tile: int = 1024,
     overlap: int = 32,
+    normalization: dict | None = None,
 ) -> np.ndarray:
     """(H, W) float32 vessel probabilities of an (H, W, 3) uint8 photograph with its (H, W)
     field of view.
 
     The photograph is resized by `scale` (clamped to SCALE_LIMITS) and normalised as in
-    training (`data.normalize` of the experiment) before the model sees it, and the map is
-    resized back to the photograph's pixels.
+    training (`data.normalize` of the experiment, with the training split's `normalization`
+    {mean, std} for `dataset`) before the model sees it, and the map is resized back to the
+    photograph's pixels.
     """
-    from data.normalize import fov_statistics, normalize
+    from data.normalize import normalize, statistics_for
 
     height, width = image.shape[:2]
     scale = float(np.clip(scale, *SCALE_LIMITS))
@@ -62,7 +64,8 @@ def predict_photograph(
         fov = resize(fov.astype(np.uint8) * 255, size, Image.NEAREST) > 127
     tensor = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255.0
     fov_tensor = torch.from_numpy(fov)[None]
-    tensor = normalize(tensor, *fov_statistics(tensor, fov_tensor), normalize_mode)[None]
+    statistics = statistics_for(tensor, fov_tensor, normalize_mode, normalization)
+    tensor = normalize(tensor, *statistics, normalize_mode)[None]
     probs = predict_tiled(model, tensor, tile, overlap)[0, 0].numpy().astype(np.float32)
     if probs.shape != (height, width):
         probs = resize(probs, (width, height), Image.BILINEAR)
@@ -107,7 +110,14 @@ class PhotographPredictor:
         )
         if fov.any():
             probs = fov * predict_photograph(
-                self.model, image, fov, scale, self.normalize, self.tile, self.overlap
+                self.model,
+                image,
+                fov,
+                scale,
+                self.normalize,
+                self.tile,
+                self.overlap,
+                self.reference.get("normalization"),
             )
         else:  # nothing to look at: a blank photograph gets an empty map and a flag
             probs, scale = np.zeros(fov.shape, np.float32), 1.0

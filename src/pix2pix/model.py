@@ -18,7 +18,8 @@ class Pix2Pix(Segmenter):
 
     Two optimisers, stepped by hand each batch: first the discriminator on (image, label) as real
     and (image, generated map) as fake, then the generator to fool it and match the label.
-    The paper's reconstruction term is L1 with weight 100 (conf/model/pix2pix_paper.yaml).
+    Both learning rates follow the paper's policy: constant for the first `lr_decay_from` share
+    of the training steps, then falling linearly to zero at the last (None keeps them constant).
     """
 
     def __init__(
@@ -29,22 +30,52 @@ class Pix2Pix(Segmenter):
         reconstruction_loss: nn.Module,
         generator_optimizer: OptimizerFactory,
         discriminator_optimizer: OptimizerFactory,
-        reconstruction_weight: float = 10.0,
+        reconstruction_weight: float = 100.0,
+        lr_decay_from: float | None = 0.5,
         name: str = "pix2pix",
+        compile: bool = False,
+        channels_last: bool = False,
     ) -> None:
-        super().__init__(net=generator, loss=reconstruction_loss, name=name)
+        super().__init__(
+            net=generator,
+            loss=reconstruction_loss,
+            name=name,
+            compile=compile,
+            channels_last=channels_last,
+        )
         self.discriminator = discriminator
         self.gan_loss = gan_loss
         self.reconstruction_weight = reconstruction_weight
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
+        if lr_decay_from is not None and not 0 <= lr_decay_from < 1:
+            raise ValueError(f"model.lr_decay_from={lr_decay_from} must be in [0, 1), or null")
+        self.lr_decay_from = lr_decay_from
         self.automatic_optimization = False
 
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        return [
+    def nets(self) -> list[nn.Module]:
+        return [self.net, self.discriminator]
+
+    def configure_optimizers(self) -> tuple[list, list]:
+        optimizers = [
             self.generator_optimizer(self.net.parameters()),
             self.discriminator_optimizer(self.discriminator.parameters()),
         ]
+        # Infinite when training has no end (max_epochs=-1): the rates then stay constant.
+        self.total_steps = float(self.trainer.estimated_stepping_batches)
+        # Stepped by hand once per batch; Lightning keeps their state in the checkpoints.
+        schedulers = [
+            torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor) for optimizer in optimizers
+        ]
+        return optimizers, schedulers
+
+    def lr_factor(self, step: int) -> float:
+        """Share of the initial learning rate at training step `step` (the paper's policy)."""
+        total = self.total_steps
+        if self.lr_decay_from is None or total == float("inf"):
+            return 1.0
+        decay_steps = max(total - self.lr_decay_from * total, 1.0)
+        return min(1.0, max(0.0, (total - step) / decay_steps))
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         image, label = batch["image"], batch["label"]
@@ -75,6 +106,9 @@ class Pix2Pix(Segmenter):
                 "train/loss_generator": generator_loss,
                 "train/loss_discriminator": discriminator_loss,
                 "train/reconstruction": reconstruction,
+                "train/lr": generator_opt.param_groups[0]["lr"],
             },
             prog_bar=True,
         )
+        for scheduler in self.lr_schedulers():  # after logging: the log shows this step's rate
+            scheduler.step()
