@@ -64,8 +64,8 @@ class GANLoss(nn.Module):
 class L1Loss(nn.Module):
     """Mean absolute error between sigmoid(logits) and the target: pix2pix's reconstruction term.
 
-    On sparse binary maps its optimum is the per-pixel median, which is 0 wherever vessels are
-    uncertain: it learns thin vessels far more slowly than BCE + Dice.
+    With weight 100 beside the GAN loss it trains vessel maps steadily (README, "pix2pix on
+    vessel maps"); BCE + Dice x 10 reaches the same scores but swings from epoch to epoch.
     """
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,9 @@
 """The pix2pix generator: a U-Net of 4x4 stride-2 convolutions (Isola et al., 2017).
 
 Unlike the paper's image-to-image generator it ends without Tanh: it returns vessel logits, and
-the caller's sigmoid turns them into a vessel probability map.
+the caller's sigmoid turns them into a vessel probability map. `model=pix2pix_paper` trains with
+it; `model=pix2pix` uses the baseline's U-Net (src/unet.py) instead, which learns vessels from its
+first steps where this one stays blank for hundreds (README, "pix2pix on vessel maps").
 """
 
 from __future__ import annotations
