@@ -122,7 +122,9 @@ def saved_step(checkpoint: Path) -> int:
 def test_killed_run_resumes_to_the_same_end(
     tmp_path: Path, dataset: Path, stop: signal.Signals, status: str, exit_code: int
 ) -> None:
-    epochs, batches, every = 2, 50, 10
+    # Long enough after the first last.ckpt (step 10) that the signal lands mid-training even
+    # with bf16 steps of a few milliseconds.
+    epochs, batches, every = 2, 150, 10
     run = (
         "exp_name=killed",
         f"trainer.max_epochs={epochs}",

@@ -91,6 +91,10 @@ def test_the_folder_is_guarded_and_resume_and_repeat_follow_the_record(
     assert cfg.exp_name == "guarded_repeat" and cfg.trainer.max_epochs == 2
     assert cfg.callbacks.last_checkpoint.path == "experiment/guarded_repeat/model/last.ckpt"
 
+    fit(tmp_path, dataset, "exp_name=guarded", "seed=1", "overwrite=true")
+    assert yaml.safe_load(folder.params.read_text())["seed"] == 1
+    assert yaml.safe_load(folder.record.read_text())["sessions"][0]["resumed"] is False
+
 
 @pytest.mark.parametrize("name", ["..", ".", "", "/tmp", "a/b", "has space"])
 def test_a_bad_name_stops_before_anything_is_written(tmp_path: Path, name: str) -> None:
@@ -105,6 +109,14 @@ def test_test_py_names_what_is_missing(tmp_path: Path) -> None:
         test_script.main(compose_config([], name="test"))
     with pytest.raises(SystemExit, match="Experiments in experiment/: none yet"):
         test_script.main(compose_config(["exp_name=typo"], name="test"))
+
+
+def test_test_py_refuses_a_checkpoint_of_another_model(tmp_path: Path, dataset: Path) -> None:
+    fit(tmp_path, dataset, "exp_name=real")
+    fit(tmp_path, dataset, "exp_name=other", "model.net.base_channels=8")
+    given = ["exp_name=other", "checkpoint=experiment/real/model/last.ckpt"]
+    with pytest.raises(SystemExit, match="does not fit the model"):
+        test_script.main(compose_config(given, name="test"))
 
 
 def test_early_stopping_ends_the_fit(tmp_path: Path, dataset: Path) -> None:
