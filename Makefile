@@ -29,7 +29,7 @@ train: $(VENV)/.runtime  ## Generate the synthetic data, train and test (ARGS=".
 	$(PY) train.py $(RUN_ARGS)
 	$(PY) test.py exp_name=$$($(PY) train.py $(RUN_ARGS) --cfg job --package exp_name)
 
-test: $(VENV)/.dev  ## Run the quick tests (about a minute): every layer, in this process
+test: $(VENV)/.dev  ## Run the quick tests (about 30 seconds): every layer, in this process
 	$(PY) -m pytest -m "not slow"
 
 test-all: $(VENV)/.dev  ## Run every test (under 10 minutes): processes, DVC, README, DDP, sweeps

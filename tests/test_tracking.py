@@ -103,7 +103,14 @@ def start_training(tmp_path: Path, dataset: Path, *overrides: str) -> subprocess
     command = [sys.executable, str(REPO / "train.py"), f"data.root={dataset}", *SMALL, *overrides]
     with open(tmp_path / "output.txt", "wb") as output:
         return subprocess.Popen(
-            command, cwd=tmp_path, env=script_env(), stdout=output, stderr=subprocess.STDOUT
+            command,
+            cwd=tmp_path,
+            env=script_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            # As from a terminal: a suite started in the background (`make test-all &`, some CI
+            # runners) passes SIGINT on as ignored, and Python then never raises KeyboardInterrupt.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
 
 
