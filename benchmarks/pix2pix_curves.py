@@ -49,7 +49,8 @@ def scores(generator, images) -> dict[str, float]:  # noqa: ANN001 (torch object
         for item in images:
             image = item["image"][None]
             height, width = image.shape[-2:]
-            pad = (0, -width % 16, 0, -height % 16)  # the U-Net needs multiples of 2**depth
+            multiple = generator.size_multiple  # the U-Net needs multiples of 2**depth
+            pad = (0, -width % multiple, 0, -height % multiple)
             padded = torch.nn.functional.pad(image, pad, mode="reflect")
             prob = torch.sigmoid(generator(padded))[0, 0, :height, :width]
             inside = item["fov"][0]
