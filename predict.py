@@ -39,25 +39,26 @@ def main(cfg: DictConfig) -> list[dict]:
     labels, stray_labels = pair_by_stem(photos, cfg.labels)
     for stray in [*stray_masks, *stray_labels]:
         log.warning("%s matches no photograph of input=%s: not used", stray, cfg.input)
-    out = folder.prediction_dir(cfg.name or input_name(str(cfg.input)))
+    name = cfg.name or input_name(str(cfg.input))
+    folder.prediction_dir(name)  # the name checked before anything is loaded
     reference = training_reference(folder, params)
 
-    from hydra.utils import instantiate
-
+    from bookkeeping.build import build
     from bookkeeping.experiment import log_lightning_once
     from utils.checkpoint import load_weights
-    from utils.inference import PhotographPredictor
+    from utils.inference import PhotographPredictor, on_device
     from utils.metrics import vessel_metrics
     from utils.shift import draw_shift, shift_summary
 
     log_lightning_once()
-    model = instantiate(params.model)
+    model = build(params.model, "model")
     load_weights(model, checkpoint)
-    model.eval()
-    out.mkdir(parents=True, exist_ok=True)
+    # Where and how the experiment's trainer ran it: its device kind, memory format, precision.
+    runner = on_device(model, cfg.device, params.trainer.get("precision", "32-true"))
+    out = folder.fresh_prediction_dir(name)
     pooled = vessel_metrics(prefix="")
     predictor = PhotographPredictor(
-        model,
+        runner,
         reference,
         out,
         pooled,

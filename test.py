@@ -31,21 +31,25 @@ def main(cfg: DictConfig) -> dict[str, float]:
     params = folder.load_params()
     checkpoint = folder.checkpoint(cfg.checkpoint)
 
-    from hydra.utils import instantiate
-
+    from bookkeeping.build import build
     from bookkeeping.experiment import log_lightning_once
     from utils.checkpoint import load_weights
+    from utils.distributed import global_rank
     from utils.precision import pick_precision
 
     log_lightning_once()
+    if global_rank() != 0:  # started by torchrun or srun with several: rank 0 scores alone
+        return {}
+    one_process(cfg.trainer)
     pick_precision(cfg.trainer)
-    model = instantiate(params.model)
+    model = build(params.model, "model")
     load_weights(model, checkpoint)
     # normalize=dataset: the mean and std the model was trained with, not today's data folder's.
     kept = folder.load_data_statistics() or {}
-    datamodule = instantiate(params.data, normalization=kept.get("normalization"))
+    datamodule = build(params.data, "data", normalization=kept.get("normalization"))
     datamodule.prepare_data()
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[instantiate(cfg.result_writer)])
+    writer = build(cfg.result_writer, "result_writer")
+    trainer = build(cfg.trainer, "trainer", logger=False, callbacks=[writer])
     log.info("Testing %s with %s", folder.name, checkpoint)
     scores = trainer.test(model, datamodule=datamodule, verbose=False)[0]
     if not scores:
@@ -59,6 +63,18 @@ def main(cfg: DictConfig) -> dict[str, float]:
     )
     log.info("Results in %s", folder.result_dir)
     return scores
+
+
+def one_process(trainer: DictConfig) -> None:
+    """Score on one device: a distributed sampler would pad the test split with repeated images,
+    and every process would rewrite result/."""
+    if trainer.get("devices", 1) != 1 or trainer.get("num_nodes", 1) != 1:
+        log.info("test.py scores every test image once, on one device (not %s)", trainer.devices)
+    trainer.devices = 1
+    if "num_nodes" in trainer:
+        trainer.num_nodes = 1
+    if "ddp" in str(trainer.get("strategy", "")):
+        trainer.strategy = "auto"
 
 
 if __name__ == "__main__":

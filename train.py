@@ -32,28 +32,35 @@ def main(cfg: DictConfig) -> float | None:
 def train(cfg: DictConfig, overrides: list[str]) -> float | None:
     """Fit the model of `cfg` into experiment/<exp_name>/; return the best validation F1."""
     import lightning as L
-    from hydra.utils import instantiate
 
-    from bookkeeping.experiment import log_lightning_once, open_experiment
-    from utils.base import instantiate_each
+    from bookkeeping.build import build, build_each
+    from bookkeeping.experiment import log_lightning_once, open_experiment, plan_run
+    from utils.distributed import every_rank_or_none, join_ranks, local_rank
     from utils.precision import pick_precision
 
     log_lightning_once()
-    pick_precision(cfg.trainer)  # trainer.precision=auto: params.yaml records what was picked
-    # Check the data before anything is written: a missing dataset stops here.
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-
-    with open_experiment(cfg, overrides, datamodule.training_statistics()) as run:
+    join_ranks()  # processes started by torchrun or srun: none may stop without the others
+    with every_rank_or_none():
+        pick_precision(cfg.trainer)  # trainer.precision=auto: params.yaml records the pick
+        run = plan_run(cfg)  # a taken name stops here, before anything is built
+        datamodule = build(cfg.data, "data", overrides)
+        if local_rank() == 0:
+            datamodule.prepare_data()  # once per machine: the others wait for it here
+    # Everything a bad value can break is built before the experiment folder is claimed.
+    with every_rank_or_none():
         # Each DDP process draws its own patches; DDP starts every copy from rank 0's weights.
         L.seed_everything(cfg.seed + run.rank, workers=True)
-        model = instantiate(cfg.model)
-        trainer = instantiate(
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        model = build(cfg.model, "model", overrides)
+        trainer = build(
             cfg.trainer,
-            logger=run.build_loggers(cfg.logger) or False,
-            callbacks=instantiate_each(cfg.callbacks),
+            "trainer",
+            overrides,
+            logger=run.build_loggers(cfg.logger, overrides) or False,
+            callbacks=build_each(cfg.callbacks, "callbacks", overrides),
         )
+    with open_experiment(run, cfg, overrides, datamodule.training_statistics()):
         for logger in trainer.loggers:
             logger.log_hyperparams(run.hyperparameters)
         trainer.fit(model, datamodule=datamodule, ckpt_path=run.checkpoint, weights_only=True)

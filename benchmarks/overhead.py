@@ -9,7 +9,7 @@ hits both. The template path is the real LightningModule (Segmenter / Pix2Pix) w
 callbacks, logger and log_every_n_steps of conf/; the hand-written path is forward, loss,
 backward, step. A step is timed from the start of one batch to the start of the next, so the
 template pays for everything it does between steps (logging, progress bar, last.ckpt every
-100 batches). Validation is switched off: it is not per-step work.
+2 minutes). Validation is switched off: it is not per-step work.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ EXPLAIN = {
     "template as configured": [],
     "no TensorBoard logger (logger=none)": ["logger=none"],
     "no progress bar": ["~callbacks.progress_bar", "+trainer.enable_progress_bar=false"],
-    "no periodic last.ckpt": ["callbacks.last_checkpoint.every_n_train_batches=null"],
+    "no periodic last.ckpt": ["callbacks.last_checkpoint.every_n_minutes=null"],
     "log_every_n_steps=50": ["trainer.log_every_n_steps=50"],
     "no self.log in training_step": [],  # the module's log() replaced by a no-op, see below
 }
@@ -169,7 +169,7 @@ def template(
         import torch
         from hydra.utils import instantiate
 
-        from utils.base import instantiate_each
+        from bookkeeping.build import build_each
 
         with tempfile.TemporaryDirectory(prefix="overhead_") as tmp:
             cfg = compose(
@@ -194,8 +194,8 @@ def template(
             clock = step_clock()
             trainer = instantiate(
                 cfg.trainer,
-                logger=instantiate_each(cfg.logger) or False,
-                callbacks=[*instantiate_each(cfg.callbacks), clock],
+                logger=build_each(cfg.logger, "logger") or False,
+                callbacks=[*build_each(cfg.callbacks, "callbacks"), clock],
             )
             # Lightning's progress bar writes to stdout: keep stdout for the table.
             with contextlib.redirect_stdout(sys.stderr):

@@ -9,6 +9,9 @@ compute switches (conf/ turns on channels-last, and bf16 where the hardware comp
 A step is timed from the start of one batch to the start of the next, across
 epoch boundaries, so DataLoader workers pay for starting each epoch unless they persist.
 The first steps of a switch are reported apart: they hold torch.compile's compilation.
+The last column says what the timed steps really ran with, read from the run itself: the net
+(compiled or eager, the memory format of its weights), the dtype of its output, torch's thread
+count and the loader's workers.
 """
 
 from __future__ import annotations
@@ -113,6 +116,8 @@ class Trainee:
             num_workers=switch.workers,
             persistent_workers=switch.persistent,
         )
+        self.output_dtype = None  # of the net's output in the last step: bf16 under autocast
+        self.threads = None  # torch's intra-op threads in the last run
 
     def step(self, batch: dict) -> None:
         """One training step: forward, loss, backward, optimiser step."""
@@ -126,12 +131,17 @@ class Trainee:
         )
         self.optimizer.zero_grad(set_to_none=True)
         with autocast:
-            loss = self.loss(self.net(image), label)
+            logits = self.net(image)
+            loss = self.loss(logits, label)
         loss.backward()
         self.optimizer.step()
+        self.output_dtype = logits.dtype
 
     def run(self, epochs: int) -> list[float]:
         """Train `epochs` epochs; the start time of every step, and the end time of the last."""
+        import torch
+
+        self.threads = torch.get_num_threads()
         stamps = []
         for _ in range(epochs):
             for batch in self.loader:
@@ -140,11 +150,35 @@ class Trainee:
         stamps.append(time.perf_counter())
         return stamps
 
+    def in_effect(self) -> str:
+        """What the last run really used, e.g. `eager, channels-last, bfloat16, 2 threads, 2
+        workers persistent`: read from the net, its output and the loader, not from the switch."""
+        import torch
+
+        weights = [p for p in self.net.parameters() if p.dim() == 4]
+        if all(p.is_contiguous(memory_format=torch.channels_last) for p in weights):
+            memory = "channels-last"
+        else:
+            memory = "contiguous" if all(p.is_contiguous() for p in weights) else "mixed"
+        workers = f"{self.loader.num_workers} workers"
+        if self.loader.persistent_workers:
+            workers += " persistent"
+        return ", ".join(
+            [
+                "compiled" if hasattr(self.net, "_orig_mod") else "eager",
+                memory,
+                str(self.output_dtype).removeprefix("torch."),
+                f"{self.threads} threads",
+                workers,
+            ]
+        )
+
 
 def measure(
     switches: list[Switch], args: Any, data_root: Path
-) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """ms per step of every switch in each round, and seconds of the first warm-up steps."""
+) -> tuple[dict[str, list[float]], dict[str, float], dict[str, str]]:
+    """ms per step of every switch in each round, seconds of the first warm-up steps, and what
+    each switch's steps ran with (`Trainee.in_effect`)."""
     import torch
 
     trainees = {s.name: Trainee(s, data_root, args.steps_per_epoch) for s in switches}
@@ -163,7 +197,7 @@ def measure(
             if switch.name not in first_steps:  # the first round's warm-up holds compilation
                 first_steps[switch.name] = stamps[args.warmup] - stamps[0]
             per_round[switch.name].append(1000 * mean(step_times(stamps, args.warmup)))
-    return per_round, first_steps
+    return per_round, first_steps, {name: trainee.in_effect() for name, trainee in trainees.items()}
 
 
 def main() -> None:
@@ -182,13 +216,13 @@ def main() -> None:
     set_threads(args.threads)
     data_root = ensure_data(args.data_root)
     measured = [s for s in SWITCHES if not (s.compile and args.no_compile)]
-    per_round, first_steps = measure(measured, args, data_root)
+    per_round, first_steps, in_effect = measure(measured, args, data_root)
 
     default = SWITCHES[0].name
     rows = []
     for switch in SWITCHES:
         if switch.name not in per_round:
-            rows.append([switch.name, "skipped", "n/a", "n/a", switch.how])
+            rows.append([switch.name, "skipped", "n/a", "n/a", switch.how, "n/a"])
             continue
         # Speed-up per round against that round's plain step, then the median of those.
         speedups = [d / s for d, s in zip(per_round[default], per_round[switch.name], strict=True)]
@@ -199,6 +233,7 @@ def main() -> None:
                 fmt(median(speedups), 2),
                 fmt(first_steps[switch.name], 1),
                 switch.how,
+                in_effect[switch.name],
             ]
         )
     print_table(
@@ -210,6 +245,7 @@ def main() -> None:
             "speed-up vs plain",
             f"first {args.warmup} steps (s)",
             "how to turn it on",
+            "in effect",
         ],
         rows,
         notes=[

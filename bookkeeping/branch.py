@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from bookkeeping.folder import ExperimentFolder
 from bookkeeping.git import current_branch, git
 from bookkeeping.naming import BranchError, branch_name, check
-from utils.base import UserError
+from utils.base import UserError, exit_cleanly_on
 
 EXPERIMENT_ROOT = Path("experiment")
 
@@ -83,16 +82,21 @@ def list_branches(experiment_root: Path = EXPERIMENT_ROOT, cwd: Path | None = No
 def compose_name(overrides: list[str], tags: tuple[str, ...], long_term: bool) -> str:
     """Compose conf/train.yaml with Hydra overrides and derive the branch name from the choices."""
     from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
 
     from bookkeeping.config import register_resolvers
 
     register_resolvers()
     conf = Path(__file__).resolve().parents[1] / "conf"
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
+        try:
+            cfg = compose(config_name="train", overrides=overrides)
+        except HydraException as error:  # a misspelt key or option: as train.py would say it
+            raise BranchError(f"{' '.join(overrides)}: {error}") from None
     return branch_name(cfg.model.name, cfg.data.name, cfg.data.augment, tags, long_term)
 
 
+@exit_cleanly_on(UserError)
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -105,27 +109,24 @@ def main(argv: list[str] | None = None) -> None:
         sub.add_argument("name", nargs="?")
     commands.add_parser("list", help="experiment branches with their last commit and scores")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "new":
-            name = compose_name(args.overrides, tuple(args.tag), args.long_term)
-            create(name)
-            print(
-                f"Switched to new branch {name}. Train with: python train.py "
-                + " ".join(args.overrides)
-            )
-        elif args.command == "list":
-            print(list_branches())
+    if args.command == "new":
+        name = compose_name(args.overrides, tuple(args.tag), args.long_term)
+        create(name)
+        print(
+            f"Switched to new branch {name}. Train with: python train.py "
+            + " ".join(args.overrides)
+        )
+    elif args.command == "list":
+        print(list_branches())
+    else:
+        name = args.name or current_branch()
+        if name is None:
+            return  # detached HEAD (rebase, bisect): nothing to check
+        if args.command == "check":
+            check(name)
+            print(f"{name}: OK")
         else:
-            name = args.name or current_branch()
-            if name is None:
-                return  # detached HEAD (rebase, bisect): nothing to check
-            if args.command == "check":
-                check(name)
-                print(f"{name}: OK")
-            else:
-                print(f"Promoted {name} to {promote(name)}")
-    except UserError as error:
-        sys.exit(f"error: {error}")
+            print(f"Promoted {name} to {promote(name)}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ Imports omegaconf but no torch, so `python train.py --help` stays fast.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from bookkeeping.record import read_record
 # What the command line may say beside resume=true / repeat_of=...; the rest comes from the record.
 RESUME_MAY_CHANGE = ("exp_name", "resume", "trainer.max_epochs", "hydra/launcher")
 REPEAT_MAY_CHANGE = ("exp_name", "repeat_of", "overwrite")
+SWEEP_ARGUMENTS = "TRAIN_SWEEP_ARGUMENTS"  # the sweep's command line, for jobs run by submitit
 # Paths of an experiment folder that conf/ may ask for: ${exp_folder:model_dir}, ...
 LAYOUT = (
     "path",
@@ -38,7 +41,8 @@ def register_resolvers() -> None:
 
     `${aug_tag:${data.augment}}` -> `aug` / `noaug`; `${branch_or:default}` -> the checked-out
     branch where it is an experiment branch (TEMP_.../MAIN_...), else `default`;
-    `${exp_folder:model_dir}` -> that path of this run's experiment folder.
+    `${exp_folder:model_dir}` -> that path of this run's experiment folder;
+    `${unswept_when_named:[keys]}` -> the keys left out of a sweep job's name (see below).
     """
     OmegaConf.register_new_resolver(
         "aug_tag", lambda augment: "aug" if augment else "noaug", replace=True
@@ -47,6 +51,7 @@ def register_resolvers() -> None:
         "branch_or", lambda default: experiment_branch() or default, replace=True, use_cache=True
     )
     OmegaConf.register_new_resolver("exp_folder", experiment_path, replace=True)
+    OmegaConf.register_new_resolver("unswept_when_named", unswept_when_named, replace=True)
 
 
 def load_env_file(path: Path = Path(".env")) -> list[str]:
@@ -83,6 +88,35 @@ def experiment_path(attribute: str, *, _root_: DictConfig) -> str:
     return str(getattr(folder, attribute))
 
 
+def unswept_when_named(always: list[str], argv: list[str] | None = None) -> list[str]:
+    """The keys a `-m` job's name leaves out: `always`, and, when the command line names the
+    experiment (exp_name=...), each override it does not sweep, so that a job is named by
+    exp_name and its swept values alone (a single job submitted with -m keeps its name)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if argv is None:
+        argv = sweep_command_line()
+    arguments = [a for a in argv if not a.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides([a for a in arguments if "=" in a])
+    except Exception:  # noqa: BLE001  (not a Hydra command line, e.g. under pytest)
+        return list(always)
+    if not any(o.key_or_group == "exp_name" for o in parsed):
+        return list(always)
+    fixed = [o.key_or_group for o in parsed if not o.is_sweep_override()]
+    return list(dict.fromkeys([*always, *fixed]))
+
+
+def sweep_command_line() -> list[str]:
+    """The arguments the sweep was started with. A job that submitit runs elsewhere (SLURM, or
+    submitit_local) composes its config again in a process started with submitit's own
+    arguments; it finds the sweep's in the environment, which sbatch and submitit pass on."""
+    if Path(sys.argv[0]).name != "_submit.py":
+        os.environ[SWEEP_ARGUMENTS] = json.dumps(sys.argv[1:])
+        return sys.argv[1:]
+    return json.loads(os.environ.get(SWEEP_ARGUMENTS, "[]"))
+
+
 def override_key(override: str) -> str:
     """`+trainer.max_epochs=3` -> `trainer.max_epochs`."""
     return override.split("=", 1)[0].lstrip("+~")
@@ -109,15 +143,40 @@ def run_config(
     conf/. The name is checked here, before anything is read or written.
     """
     if job_suffix is not None:
+        refuse_processes_in_sweep(cfg)
         cfg.exp_name = sweep_job_name(cfg.exp_name, job_suffix)
     if cfg.get("repeat_of"):
         return repeat_config(cfg, overrides)
     folder = ExperimentFolder(cfg.paths.experiment_root, cfg.exp_name)
     if cfg.resume == "auto":  # a requeued cluster job: continue if there is anything to continue
         cfg.resume = folder.last_checkpoint.is_file()
+        if not cfg.resume and folder.is_experiment():
+            # Requeued before its first checkpoint (pre-empted while preparing data, compiling
+            # or in its first batches): nothing to continue, and its folder holds no model.
+            print(f"resume=auto: {folder.path} has no checkpoint yet; starting it over.")
+            cfg.overwrite = True
     if cfg.resume:
         return resume_config(cfg, folder, overrides)
     return cfg, overrides
+
+
+def refuse_processes_in_sweep(cfg: DictConfig) -> None:
+    """Stop a `-m` sweep whose jobs would start DDP processes themselves: Lightning starts each
+    copy with this process's command line, so every copy would run the whole sweep again."""
+    from utils.distributed import launched_together
+
+    trainer = cfg.trainer
+    devices = trainer.get("devices", 1)
+    several = devices not in (1, "1", None) or int(trainer.get("num_nodes", 1) or 1) > 1
+    spawned = "spawn" in str(trainer.get("strategy", ""))
+    if several and not spawned and not launched_together():
+        raise ExperimentError(
+            f"-m with trainer.devices={devices} would start each job's DDP processes from this "
+            "command line, and each would run the whole sweep again. Run the sweep through "
+            "SLURM, which starts one task per device: -m hydra/launcher=slurm "
+            "hydra.launcher.tasks_per_node=<devices> (hydra.launcher.gpus_per_node the same), "
+            "or one job at a time without -m."
+        )
 
 
 def resume_config(

@@ -14,6 +14,8 @@ import math
 from html import escape
 from pathlib import Path
 
+from utils.base import UserError, exit_cleanly_on
+
 # (title, x column, y columns): one panel each; a column missing from the log is left out.
 PANELS = (
     ("training loss per step", "step", ("train/loss",)),
@@ -103,14 +105,15 @@ def write_panels(panels: list[tuple[str, dict[str, list[tuple[float, float]]]]],
     return top // HEIGHT
 
 
+@exit_cleanly_on(UserError)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("metrics", type=Path, help="a CSVLogger metrics.csv")
     parser.add_argument("output", type=Path, help="the SVG to write")
     args = parser.parse_args()
     if not args.metrics.is_file():
-        raise SystemExit(
-            f"error: {args.metrics} does not exist; train with logger=csv or logger=many for it"
+        raise UserError(
+            f"{args.metrics} does not exist; train with logger=csv or logger=many for it"
         )
     panels = write_svg(read_series(args.metrics), args.output)
     print(f"Wrote {args.output} ({panels} chart(s)).")

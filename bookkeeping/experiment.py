@@ -1,7 +1,10 @@
-"""The bookkeeping around one training run: `with open_experiment(cfg, overrides) as run:`.
+"""The bookkeeping around one training run: `with open_experiment(plan_run(cfg), cfg, ...) as run:`.
 
-On entry: create experiment/<exp_name>/ with params.yaml (or reopen it to resume), start the text
-log, warn when the branch contradicts the config, and open the record. On exit: close the
+`plan_run(cfg)` checks what can be checked without writing (the name, the folder free, the
+checkpoint to resume); train.py then builds data, model, loggers and trainer, so that a bad value
+stops the run before anything is written. On entry the block locks and creates
+experiment/<exp_name>/ with params.yaml (or reopens it to resume), starts the text log, warns
+when the branch contradicts the config, and opens the record. On exit: close the
 session in record.yaml (finished, interrupted or failed) and the experiment loggers. Under DDP
 every process enters the block, and only rank 0 writes.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig
 
+from bookkeeping.build import build
 from bookkeeping.config import resolved
 from bookkeeping.folder import ExperimentError, ExperimentFolder
 from bookkeeping.naming import branch_warnings
@@ -39,14 +43,12 @@ class Run:
     session: dict = field(default_factory=dict)  # this session's entry in record.yaml
     loggers: list = field(default_factory=list)
 
-    def build_loggers(self, group: DictConfig | None) -> list:
-        """The experiment loggers of `group`; one with an `id` key (W&B) gets this run's id,
-        so a resumed run continues the same W&B run."""
-        from hydra.utils import instantiate
-
+    def build_loggers(self, group: DictConfig | None, overrides: list[str] = ()) -> list:
+        """The experiment loggers of `group` (nothing written yet); one with an `id` key (W&B)
+        gets this run's id, so a resumed run continues the same W&B run."""
         self.loggers = [
-            instantiate(node, id=self.run_id) if "id" in node else instantiate(node)
-            for node in (group or {}).values()
+            build(node, f"logger.{key}", overrides, **({"id": self.run_id} if "id" in node else {}))
+            for key, node in (group or {}).items()
             if node is not None
         ]
         return self.loggers
@@ -72,49 +74,68 @@ def hyperparameters(cfg: DictConfig) -> dict:
     return redact(resolved(cfg))
 
 
-@contextmanager
-def open_experiment(
-    cfg: DictConfig, overrides: list[str], data_statistics: dict | None = None
-) -> Iterator[Run]:
-    """Set up the experiment folder of `cfg` around a training run (see the module docstring).
-
-    `data_statistics` of the training split are kept beside params.yaml for predict.py.
-    """
-    from lightning.pytorch.utilities import rank_zero_only
+def plan_run(cfg: DictConfig) -> Run:
+    """The run of `cfg` as far as it can be known without writing anything: its folder (the
+    name checked), the checkpoint it resumes from, its id. An existing folder stops it here,
+    before any data or model is built, unless it is resumed or overwritten."""
+    from utils.distributed import global_rank
 
     folder = ExperimentFolder(cfg.paths.experiment_root, cfg.exp_name)
     checkpoint = resume_checkpoint(folder) if cfg.resume else None
-    rank = rank_zero_only.rank
-    params = hyperparameters(cfg)
-    if rank != 0:
-        run = Run(folder, checkpoint, run_id=None, rank=rank, hyperparameters=params)
-        try:
-            yield run
-        finally:
-            close_loggers(run.loggers)
-        return
-    params_text = yaml.safe_dump(params, sort_keys=False)
-    if checkpoint is None:
-        folder.create(params_text, overwrite=bool(cfg.overwrite))
-        run_id = new_run_id()
-    else:
-        folder.params.write_text(params_text)  # trainer.max_epochs may have changed
-        run_id = read_record(folder).get("run_id") or new_run_id()
-    if data_statistics is not None:
-        folder.data_statistics.write_text(json.dumps(data_statistics, indent=2) + "\n")
-    with log_to_file(folder.text_log):
-        resuming = f"resuming {checkpoint}" if checkpoint else folder.path
-        log.info("Experiment %s: %s", folder.name, resuming)
-        for warning in branch_warnings(cfg.model.name, cfg.data.name, cfg.data.augment):
-            log.warning(warning)
-        run = Run(folder, checkpoint, run_id, rank, hyperparameters=params)
-        data_root = Path(cfg.data.root)
-        with recorded_session(folder, data_root, overrides, run_id, bool(checkpoint)) as session:
-            run.session = session
+    rank = global_rank(cfg.trainer.get("devices", 1))
+    run_id = None
+    if rank == 0:
+        if checkpoint is None and folder.occupied() and not cfg.overwrite:
+            raise folder.exists_error()
+        run_id = (checkpoint and read_record(folder).get("run_id")) or new_run_id()
+    return Run(folder, checkpoint, run_id, rank, hyperparameters=hyperparameters(cfg))
+
+
+@contextmanager
+def open_experiment(
+    run: Run, cfg: DictConfig, overrides: list[str], data_statistics: dict | None = None
+) -> Iterator[Run]:
+    """Claim the experiment folder of `run` around a training run (see the module docstring).
+
+    The folder is locked for the whole block, so a second run of the same name (overwrite=true
+    or not) stops with a message instead of deleting this one's files. `data_statistics` of the
+    training split are kept beside params.yaml for test.py and predict.py.
+    """
+    from utils.distributed import every_rank_or_none
+
+    folder = run.folder
+    with ExitStack() as claimed:
+        with every_rank_or_none():  # a folder that cannot be claimed stops every rank
+            if run.rank == 0:
+                claimed.enter_context(folder.locked())
+                params_text = yaml.safe_dump(run.hyperparameters, sort_keys=False)
+                if run.checkpoint is None:
+                    folder.create(params_text, overwrite=bool(cfg.overwrite))
+                else:
+                    folder.params.write_text(params_text)  # trainer.max_epochs may have changed
+                if data_statistics is not None:
+                    text = json.dumps(data_statistics, indent=2) + "\n"
+                    folder.data_statistics.write_text(text)
+        if run.rank != 0:
             try:
                 yield run
             finally:
                 close_loggers(run.loggers)
+            return
+        with log_to_file(folder.text_log):
+            resuming = f"resuming {run.checkpoint}" if run.checkpoint else folder.path
+            log.info("Experiment %s: %s", folder.name, resuming)
+            for warning in branch_warnings(cfg.model.name, cfg.data.name, cfg.data.augment):
+                log.warning(warning)
+            data_root = Path(cfg.data.root)
+            with recorded_session(
+                folder, data_root, overrides, run.run_id, bool(run.checkpoint)
+            ) as session:
+                run.session = session
+                try:
+                    yield run
+                finally:
+                    close_loggers(run.loggers)
 
 
 def resume_checkpoint(folder: ExperimentFolder) -> Path:

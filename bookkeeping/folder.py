@@ -17,6 +17,8 @@ Safety rules, because a name typed on the command line ends up in `shutil.rmtree
 - a name is one plain folder name (NAME_RULE), checked before any path is built from it;
 - a folder appears atomically, with its params.yaml, or not at all: of two runs started together
   with one name, one gets the folder and the other the "already exists" message;
+- a running training holds the name's lock (`locked`): a second run of that name stops, even
+  with overwrite=true, instead of deleting the first one's files;
 - `remove` deletes only a real folder directly inside the root that holds params.yaml or
   record.yaml (or nothing but empty folders), never what a symbolic link points to.
 Standard library only at module level.
@@ -28,7 +30,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +145,17 @@ class ExperimentFolder:
         """result/predict/<input_name>/: what predict.py writes for one input folder or file."""
         return self.result_dir / "predict" / check_name(input_name)
 
+    def fresh_prediction_dir(self, input_name: str) -> Path:
+        """`prediction_dir(input_name)`, emptied: a second predict.py run into the same folder
+        leaves only what it wrote, never maps of photographs it did not see."""
+        out = self.prediction_dir(input_name)
+        if out.is_symlink() or out.is_file():
+            out.unlink()
+        elif out.is_dir():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        return out
+
     def is_experiment(self) -> bool:
         """True when the folder holds the files every experiment starts with."""
         return self.params.is_file() or self.record.is_file()
@@ -172,6 +188,38 @@ class ExperimentFolder:
                 raise self.exists_error() from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold this name's lock for the block: a second run of the same name, started while this
+        one runs (with overwrite=true or not), stops with a message instead of touching its files.
+
+        The lock is the operating system's (flock on `<root>/.<name>.lock`), so it goes with the
+        process, however it ends; the small lock file stays (deleting it would let a third run
+        lock a new file while the second still holds the old one).
+        """
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock_path = self.root / f".{self.name}.lock"
+        with open(lock_path, "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                holder = lock.read().strip() or "another process"
+                raise ExperimentError(
+                    f"experiment {self.path} is in use by a run that has not ended "
+                    f"({holder}). Wait for it to end, or choose another name "
+                    "(exp_name=<new-name>)."
+                ) from None
+            lock.truncate(0)
+            lock.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+            lock.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def exists_error(self) -> ExperimentError:
         return ExperimentError(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from data.manifest import SPLITS, DataError, manifest_path, read_manifest
 from data.prepare import check_samples
+from utils.base import UserError, exit_cleanly_on
 
 
 def check_dataset(root: Path) -> dict[str, int]:
@@ -31,15 +32,13 @@ def check_dataset(root: Path) -> dict[str, int]:
     return {split: len(samples) for split, samples in splits.items()}
 
 
+@exit_cleanly_on(UserError)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("root", type=Path, help="dataset folder holding train/validate/test.txt")
     parser.add_argument("--report", type=Path, help="write the sample counts here as JSON")
     args = parser.parse_args()
-    try:
-        counts = check_dataset(args.root)
-    except DataError as error:
-        raise SystemExit(f"error: {error}") from None
+    counts = check_dataset(args.root)
     if args.report:
         args.report.write_text(json.dumps({"samples": counts}, indent=2) + "\n")
     print(f"{args.root}: OK ({', '.join(f'{n} {s}' for s, n in counts.items())})")

@@ -26,6 +26,8 @@ from data.manifest import (
 )
 from data.normalize import check_mode, dataset_statistics, normalize, statistics_for
 
+SOURCES = ("synthetic", "drive", None)  # who writes missing manifests (VesselDataModule)
+
 
 class CachedImages:
     """The decoded samples of one manifest, as uint8/bool tensors kept in memory, with the
@@ -204,7 +206,7 @@ class VesselDataModule(L.LightningDataModule):
         patch_size: int = 64,
         batch_size: int = 16,
         samples_per_epoch: int = 1600,
-        num_workers: int = 0,
+        num_workers: int | str = "auto",
         fixed_patches: bool = False,
         val_count: int = 4,
         generator_seed: int = 0,
@@ -212,6 +214,20 @@ class VesselDataModule(L.LightningDataModule):
         normalization: dict | None = None,
     ) -> None:
         super().__init__()
+        for key, value, least in (
+            ("patch_size", patch_size, 1),
+            ("batch_size", batch_size, 1),
+            ("samples_per_epoch", samples_per_epoch, 1),
+            ("num_workers", 0 if num_workers == "auto" else num_workers, 0),
+            ("val_count", val_count, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise DataError(f"data.{key}={value!r}: expected a whole number >= {least}.")
+        if source not in SOURCES:
+            raise DataError(
+                f"data.source={source!r}: expected synthetic (generate the built-in data), "
+                "drive (index an unzipped DRIVE) or null (manifests you wrote)."
+            )
         self.root = Path(root)
         self.name = name
         self.source = source
@@ -230,13 +246,15 @@ class VesselDataModule(L.LightningDataModule):
         self._caches: dict[str, CachedImages] = {}
 
     def prepare_data(self) -> None:
-        """Create the manifests if any is missing (generating or indexing the data first), and
-        refuse an image listed in two splits (reading the manifests costs nothing)."""
+        """Create the manifests if they are missing (generating or indexing the data first), and
+        refuse an image listed in two splits (reading the manifests costs nothing). Existing
+        manifests are never rewritten, except in a folder the synthetic generator made."""
         missing = [s for s in SPLITS if not manifest_path(self.root, s).is_file()]
         if self.source == "synthetic":
             from data.synthetic import outdated
 
-            if outdated(self.root):  # made by an older generator: generated again, manifests too
+            # Refuses a folder it did not make; one made by another version is generated again.
+            if outdated(self.root):
                 missing = list(SPLITS)
         if not missing:
             leaks = split_leaks(
@@ -248,7 +266,7 @@ class VesselDataModule(L.LightningDataModule):
         if self.source is None:
             raise DataError(
                 f"no {missing[0]}.txt manifest in {self.root}, and data.source is null. "
-                "Write the manifests (one `image label fov` line per sample)."
+                "Write the manifests (one `image label fov` line per sample), or check data.root."
             )
         from data.prepare import prepare
 
@@ -285,10 +303,14 @@ class VesselDataModule(L.LightningDataModule):
             self.cache(split)
 
     def train_dataloader(self) -> DataLoader:
+        # samples_per_epoch is per process: under DDP the sampler splits the epoch among the N
+        # processes, so it holds N times as many, and an epoch is the same number of optimiser
+        # steps on any number of devices (each step then sees N times the batch).
+        processes = self.trainer.world_size if self.trainer is not None else 1
         patches = TrainPatches(
             self.cache("train"),
             self.patch_size,
-            self.samples_per_epoch,
+            self.samples_per_epoch * processes,
             self.augment,
             fixed=self.fixed_patches,
         )
@@ -302,10 +324,30 @@ class VesselDataModule(L.LightningDataModule):
         return self._loader(FullImages(self.cache("test")), batch_size=1, shuffle=False)
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        on_gpu = self.trainer is not None and self.trainer.accelerator.__class__.__name__ in (
+            "CUDAAccelerator",
+            "MPSAccelerator",
+        )
+        workers = loader_workers(self.num_workers, on_gpu)
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=on_gpu,
         )
+
+
+def loader_workers(num_workers: int | str, on_gpu: bool, cpus: int | None = None) -> int:
+    """data.num_workers=auto: worker processes that cut and augment patches while a GPU steps
+    (one per CPU this process may use, at most 8); none beside a CPU training, where patches cut
+    from images in memory cost less than handing them between processes."""
+    if num_workers != "auto":
+        return int(num_workers)
+    if not on_gpu:
+        return 0
+    import os
+
+    available = cpus if cpus is not None else len(os.sched_getaffinity(0))
+    return max(1, min(available, 8))

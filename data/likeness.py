@@ -27,6 +27,7 @@ import numpy as np
 
 from data.drive import find_samples
 from data.manifest import load_sample
+from utils.base import UserError, exit_cleanly_on
 
 # Measured on DRIVE's 20 training images: mean and standard deviation over the images.
 DRIVE_TRAINING = {
@@ -77,6 +78,7 @@ def dataset_likeness(root: Path, subset: str = "training") -> dict[str, tuple[fl
     }
 
 
+@exit_cleanly_on(UserError)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("root", type=Path, help="a dataset in DRIVE's layout, e.g. data/synthetic")

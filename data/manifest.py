@@ -9,6 +9,7 @@ Only numpy and PIL are imported here, so `python -m data.prepare` starts fast.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,15 @@ def manifest_path(root: Path, split: str) -> Path:
 def write_manifest(path: Path, samples: list[Sample]) -> None:
     """Write samples to a manifest, one `image label fov` line each."""
     lines = [f"{s.image} {s.label} {s.fov}" for s in samples]
-    Path(path).write_text("\n".join(lines) + "\n")
+    write_atomically(Path(path), "\n".join(lines) + "\n")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it into place: a process
+    reading `path` meanwhile sees the old file or the new one, never half of one."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def read_manifest(path: Path) -> list[Sample]:

@@ -61,7 +61,7 @@ def dataset_statistics(root: Path) -> dict[str, list[float]]:
     Computed and written when missing, or when train.txt changed since (the file keeps the
     manifest's hash): hand-written manifests get them on first use too.
     """
-    from data.manifest import load_sample, manifest_path, read_manifest
+    from data.manifest import load_sample, manifest_path, read_manifest, write_atomically
 
     manifest = manifest_path(root, "train")
     digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
@@ -76,7 +76,7 @@ def dataset_statistics(root: Path) -> dict[str, list[float]]:
     decoded = [load_sample(root, sample) for sample in read_manifest(manifest)]
     statistics = pooled_statistics([d.image for d in decoded], [d.fov for d in decoded])
     record = {"train_manifest_sha256": digest, **statistics}
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    write_atomically(path, json.dumps(record, indent=2) + "\n")
     return statistics
 
 

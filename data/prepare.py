@@ -3,6 +3,9 @@
     python -m data.prepare synthetic          # generate data/synthetic/ (if absent) + manifests
     python -m data.prepare drive              # index data/DRIVE/ as unzipped by you + manifests
 
+Manifests that already exist are kept and checked, never rewritten (`--rewrite` asks for it),
+except in a folder the synthetic generator made, where they are generated content too.
+
 The validation split is the last `val_count` training images by id: fixed, so every experiment
 validates on the same images.
 """
@@ -14,14 +17,17 @@ from pathlib import Path
 
 from data.drive import find_samples, require_drive
 from data.manifest import (
+    SPLITS,
     DataError,
     Sample,
     load_sample,
     manifest_path,
+    read_manifest,
     split_leaks,
     write_manifest,
 )
 from data.normalize import dataset_statistics
+from utils.base import UserError, exit_cleanly_on
 
 SOURCES = ("synthetic", "drive")
 DEFAULT_ROOTS = {"synthetic": Path("data/synthetic"), "drive": Path("data/DRIVE")}
@@ -60,20 +66,34 @@ def check_samples(root: Path, splits: dict[str, list[Sample]]) -> None:
         raise DataError(f"{len(problems)} problem(s) in {root}:\n  " + "\n  ".join(problems))
 
 
-def prepare(root: Path, source: str, val_count: int = 4, seed: int = 0) -> None:
-    """Create the data if it is generated, check it, and write train/validate/test manifests."""
+def prepare(
+    root: Path, source: str, val_count: int = 4, seed: int = 0, rewrite: bool = False
+) -> None:
+    """Create the data if it is generated, check it, and write train/validate/test manifests.
+
+    Manifests that exist are kept (and checked) unless `rewrite`: they may be yours. In a folder
+    the synthetic generator made, they are generated content and always written.
+    """
     root = Path(root)
     if source == "synthetic":
         from data.synthetic import generate, outdated
 
-        reason = outdated(root)
+        reason = outdated(root)  # refuses a folder holding anything the generator did not write
         if reason:
             print(f"Generating the synthetic dataset in {root} (seed {seed}): {reason} ...")
             generate(root, seed=seed)
+        rewrite = True
     elif source == "drive":
         require_drive(root)
     else:
-        raise ValueError(f"unknown data source {source!r}; expected one of {SOURCES}")
+        raise DataError(
+            f"data.source={source!r} cannot write manifests: use synthetic (generate the "
+            "built-in data), drive (index an unzipped DRIVE) or null (manifests you wrote)."
+        )
+    existing = [split for split in SPLITS if manifest_path(root, split).is_file()]
+    if existing and not rewrite:
+        keep_manifests(root, existing)
+        return
     splits = split_samples(root, val_count)
     check_samples(root, splits)
     for split, samples in splits.items():
@@ -83,6 +103,21 @@ def prepare(root: Path, source: str, val_count: int = 4, seed: int = 0) -> None:
     print(f"Wrote manifests in {root}: {counts}.")
 
 
+def keep_manifests(root: Path, existing: list[str]) -> None:
+    """Check the manifests already in `root` instead of writing new ones; refuse a partial set."""
+    missing = [split for split in SPLITS if split not in existing]
+    if missing:
+        raise DataError(
+            f"{root} has {', '.join(s + '.txt' for s in existing)} but no "
+            f"{', '.join(s + '.txt' for s in missing)}. Existing manifests are never rewritten: "
+            "write the missing one(s), or delete them all to have every split written again "
+            "(or run `python -m data.prepare <source> --root <folder> --rewrite`)."
+        )
+    check_samples(root, {split: read_manifest(manifest_path(root, split)) for split in SPLITS})
+    print(f"Kept the manifests in {root} (checked); --rewrite writes them again.")
+
+
+@exit_cleanly_on(UserError)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", choices=SOURCES)
@@ -93,11 +128,12 @@ def main() -> None:
         "--val-count", type=int, default=4, help="training images held out for validation"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic generator")
+    parser.add_argument(
+        "--rewrite", action="store_true", help="write the manifests even where they exist"
+    )
     args = parser.parse_args()
-    try:
-        prepare(args.root or DEFAULT_ROOTS[args.source], args.source, args.val_count, args.seed)
-    except DataError as error:
-        raise SystemExit(f"error: {error}") from None
+    root = args.root or DEFAULT_ROOTS[args.source]
+    prepare(root, args.source, args.val_count, args.seed, rewrite=args.rewrite)
 
 
 if __name__ == "__main__":

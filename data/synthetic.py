@@ -24,13 +24,18 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from data.drive import sample_files
+from data.manifest import DataError
+from utils.base import UserError, exit_cleanly_on
 
 WIDTH, HEIGHT = 565, 584
 # Bumped whenever the generator draws different images: data.prepare regenerates a set that an
-# older version wrote (its synthetic.json says which), instead of training on stale data.
-# Version 2 matches DRIVE's statistics (data/likeness.py); version 1 (no synthetic.json) was easier.
+# other version wrote (its synthetic.json says which), instead of training on stale data. The
+# marker is also what makes a folder the generator's own: it writes into no other non-empty one.
 VERSION = 2
 MARKER = "synthetic.json"
+# What may stay in the folder while `dvc repro` regenerates it (DVC deletes the generator's
+# outputs, the marker included, before the stage runs): the prepare stage's outputs and DVC's own.
+PIPELINE_LEFTOVERS = {".gitignore", "train.txt", "validate.txt", "test.txt", "normalization.json"}
 FIRST_TRAINING_ID = 21  # DRIVE numbers test images 01-20 and training images 21-40
 SUBSET_CODES = {"training": 0, "test": 1}  # part of each image's seed
 # How much a vessel darkens each channel for a given contrast: blood absorbs green most.
@@ -265,6 +270,7 @@ def generate(
     the same eyes through another camera (`through_other_camera`).
     """
     root = Path(root)
+    require_own_folder(root)
     numbers = {
         "training": range(FIRST_TRAINING_ID, FIRST_TRAINING_ID + n_train),
         "test": range(1, n_test + 1),
@@ -291,20 +297,40 @@ def generate(
     (root / MARKER).write_text(json.dumps(made) + "\n")
 
 
+def require_own_folder(root: Path) -> None:
+    """Raise a DataError unless `root` is absent, empty, or a set this generator wrote (it holds
+    MARKER): generating replaces files, and a folder holding anything else is someone's data."""
+    root = Path(root)
+    if not root.is_dir() or (root / MARKER).is_file():
+        return
+    found = sorted(path.name for path in root.iterdir() if path.name not in PIPELINE_LEFTOVERS)
+    if found:
+        shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+        raise DataError(
+            f"{root} holds files the synthetic generator did not write ({shown}), so it "
+            f"generates nothing there: it writes only into an empty folder or one it made (with "
+            f"{MARKER}). For your own data set data.source=null (in conf/data/<name>.yaml: "
+            "`defaults: [manifests, _self_]`); for the built-in data choose an empty data.root."
+        )
+
+
 def outdated(root: Path) -> str | None:
-    """Why the synthetic set in `root` must be generated again (None when it is current)."""
+    """Why the synthetic set in `root` must be generated (None when it is current); raises a
+    DataError for a folder the generator did not make (`require_own_folder`)."""
+    require_own_folder(root)
     marker = Path(root) / MARKER
-    if not (Path(root) / "training" / "images").is_dir():
+    if not marker.is_file():
         return "it does not exist yet"
     try:
         version = json.loads(marker.read_text()).get("version")
     except (OSError, ValueError, AttributeError):
         version = None
     if version != VERSION:
-        return f"it was made by an older generator (version {version or 1}, now {VERSION})"
+        return f"it was made by another generator version ({version}, now {VERSION})"
     return None
 
 
+@exit_cleanly_on(UserError)
 def main() -> None:
     parser = argparse.ArgumentParser(description="Generate a synthetic dataset in DRIVE's layout.")
     parser.add_argument("--root", type=Path, default=Path("data/synthetic"))

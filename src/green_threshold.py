@@ -14,6 +14,8 @@ import argparse
 import torch
 from torch import nn
 
+from utils.base import UserError, exit_cleanly_on
+
 LEVELS = 256  # 8-bit images: every possible threshold can be tried exactly
 
 
@@ -54,6 +56,7 @@ def fit_level(
     return int(f1.argmax())
 
 
+@exit_cleanly_on(UserError)
 def main() -> None:
     import lightning as L
 

@@ -20,6 +20,17 @@ from utils.metrics import image_metrics, inside_fov, vessel_metrics
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
+def check_optimizer(factory: OptimizerFactory | None, key: str) -> OptimizerFactory | None:
+    """Return `factory` once it has built an optimiser over a dummy parameter: a bad learning
+    rate or beta fails here, when the model is built, not at the first training step."""
+    if factory is not None:
+        try:
+            factory([nn.Parameter(torch.zeros(1))])
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{key}: {error}") from error
+    return factory
+
+
 class Segmenter(L.LightningModule):
     """Trains `net` with `loss` and `optimizer`; evaluates whole images inside their FOV.
 
@@ -44,7 +55,7 @@ class Segmenter(L.LightningModule):
         super().__init__()
         self.net = net
         self.loss = loss
-        self.optimizer_factory = optimizer
+        self.optimizer_factory = check_optimizer(optimizer, "model.optimizer")
         self.name = name
         self.compile_nets = compile
         self.channels_last = channels_last

@@ -15,6 +15,11 @@ from data.prepare import prepare
 from data.synthetic import generate
 
 REPO = Path(__file__).resolve().parents[1]
+# Hydra loads plugins from the `hydra_plugins` package of every folder on the Python path. The
+# suite's own hides a user's conf/local/default.yaml from every composition of conf/, here and in
+# the scripts the tests run (see tests/suite_plugins/hydra_plugins/hide_local_settings.py).
+SUITE_PLUGINS = REPO / "tests" / "suite_plugins"
+sys.path.insert(0, str(SUITE_PLUGINS))
 
 
 def make_dataset(root: Path, n_train: int = 6, n_test: int = 2, val_count: int = 2) -> Path:
@@ -56,8 +61,10 @@ def run_module(module: str, *args: str, cwd: Path) -> subprocess.CompletedProces
 
 
 def script_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This environment, unbuffered, with the repository importable from any directory."""
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO), **(extra or {})}
+    """This environment, unbuffered, with the repository importable from any directory (and the
+    suite's Hydra plugin found)."""
+    python_path = os.pathsep.join([str(REPO), str(SUITE_PLUGINS)])
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": python_path, **(extra or {})}
 
 
 GIT_USER = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]

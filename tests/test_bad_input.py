@@ -1,9 +1,11 @@
 """The README's table of wrong inputs, row by row, through the real command line.
 
 Each row of the table under "## When something is wrong" names a mistake and the message it
-gets; here each mistake is made for real, and the run must stop with that message (which names
-the file or key at fault and what to do), exit status 1, and no traceback. A row without a
-scenario here, or a scenario without a row, fails the suite: the table cannot drift.
+gets; here each mistake is made for real, and the run must stop with exit status 1, no traceback,
+and a message that holds every backticked fragment of the row and each detail the row promises
+(the file's path, both sizes, the values found, the options that exist, torch's reason...), read
+from what the mistake really made. A row without a scenario here, or a scenario without a row,
+fails the suite: the table cannot drift.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +25,23 @@ from tests.conftest import REPO, run_script
 
 pytestmark = pytest.mark.slow
 QUIET = ("callbacks.progress_bar=null", "+trainer.enable_progress_bar=false")
+MODEL_OPTIONS = sorted(path.stem for path in (REPO / "conf/model").glob("*.yaml"))
 
 
-def readme_rows() -> dict[str, str]:
-    """{mistake: the message fragment the README promises} from the README's table."""
+def readme_rows() -> dict[str, list[str]]:
+    """{mistake: the backticked fragments of the message the README promises} from its table."""
     section = (REPO / "README.md").read_text().split("## When something is wrong")[1]
     rows = {}
     for line in section.split("\n## ")[0].splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) >= 2 and (fragment := re.search(r"`([^`]+)`", cells[1])):
-            rows[cells[0]] = fragment.group(1)
+        if len(cells) >= 2 and (fragments := re.findall(r"`([^`]+)`", cells[1])):
+            rows[cells[0]] = fragments
     return rows
+
+
+def says(message: str, words: str) -> bool:
+    """`words` stand in `message` on their own: `pix2pix` is not found in `pix2pix_paper`."""
+    return re.search(rf"(?<!\w){re.escape(words)}(?!\w)", message) is not None
 
 
 @pytest.fixture(scope="module")
@@ -46,85 +55,140 @@ def trained(tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> Path:
     return root
 
 
-Scenario = Callable[[Path, Path, Path], subprocess.CompletedProcess]
+Outcome = tuple[subprocess.CompletedProcess, list[str]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A mistake made for real.
+
+    `make(tmp, dataset, done project)` makes it and returns the finished run with the details its
+    message must hold. `then`: what the README says comes after the first fragment ("then the
+    options that exist"). `wording`: how the message words a fragment the README writes as a
+    placeholder or a symbol (`+key=`, `/`). `never`: what the message must not say.
+    """
+
+    make: Callable[[Path, Path, Path], Outcome]
+    then: tuple[str, ...] = ()
+    wording: dict[str, str] = field(default_factory=dict)
+    never: tuple[str, ...] = ()
 
 
 def train_on(data: Path, cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
     return run_script("train.py", "debug=fast", f"data.root={data}", *QUIET, *overrides, cwd=cwd)
 
 
-def broken(dataset: Path, tmp: Path, damage: Callable[[Path, list[str]], None]) -> Path:
-    """A copy of the dataset with `damage(root, train manifest lines)` applied."""
-    root = shutil.copytree(dataset, tmp / "data")
-    damage(root, (root / "train.txt").read_text().split())
-    return root
+def broken(damage: Callable[[Path, list[str]], list[str]]) -> Callable[[Path, Path, Path], Outcome]:
+    """Training on a copy of the dataset with `damage(root, train manifest line)` applied; the
+    details are what `damage` returns, read from the files it changed."""
+
+    def make(tmp: Path, dataset: Path, done: Path) -> Outcome:
+        root = shutil.copytree(dataset, tmp / "data")
+        details = damage(root, (root / "train.txt").read_text().split())
+        return train_on(root, tmp), details
+
+    return make
 
 
-def corrupt_image(root: Path, fields: list[str]) -> None:
-    (root / fields[0]).write_bytes((root / fields[0]).read_bytes()[:200])
+def corrupt_image(root: Path, fields: list[str]) -> list[str]:
+    image = root / fields[0]
+    image.write_bytes(image.read_bytes()[:200])
+    return [str(image)]
 
 
-def dangling_line(root: Path, fields: list[str]) -> None:
+def dangling_line(root: Path, fields: list[str]) -> list[str]:
     with open(root / "train.txt", "a") as manifest:
         manifest.write(f"nowhere.tif {fields[1]} {fields[2]}\n")
+    return [str(root / "nowhere.tif")]
 
 
-def small_label(root: Path, fields: list[str]) -> None:
-    Image.fromarray(np.zeros((10, 10), np.uint8)).save(root / fields[1])
+def pixels(path: Path) -> str:
+    """Width x height of an image, as the messages write sizes."""
+    width, height = Image.open(path).size
+    return f"{width}x{height}"
 
 
-def grey_label(root: Path, fields: list[str]) -> None:
-    label = np.array(Image.open(root / fields[1]))
-    label[label == 255] = 128
-    Image.fromarray(label).save(root / fields[1])
+def small_label(root: Path, fields: list[str]) -> list[str]:
+    label = root / fields[1]
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(label)
+    return [str(label), pixels(label), pixels(root / fields[0])]
 
 
-def leak(root: Path, fields: list[str]) -> None:
+def grey_label(root: Path, fields: list[str]) -> list[str]:
+    label = root / fields[1]
+    values = np.array(Image.open(label))
+    values[values == 255] = 128
+    Image.fromarray(values).save(label)
+    found = np.unique(np.array(Image.open(label).convert("L")))  # grey levels, not GIF indices
+    return [str(label), ", ".join(str(value) for value in found)]
+
+
+def leak(root: Path, fields: list[str]) -> list[str]:
     with open(root / "test.txt", "a") as manifest:
         manifest.write(" ".join(fields[:3]) + "\n")
+    return [str(root / fields[0])]
+
+
+def damaged_checkpoint(tmp: Path, dataset: Path, done: Path) -> Outcome:
+    import torch
+
+    checkpoint = done / "experiment/done/model/best.ckpt"
+    checkpoint.write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(Exception) as reason:
+        torch.load(checkpoint, map_location="cpu", weights_only=True)
+    return run_script("test.py", "exp_name=done", cwd=done), [str(reason.value)]
 
 
 SCENARIOS: dict[str, Scenario] = {
-    "DRIVE not unzipped into `data/DRIVE/`": lambda tmp, data, done: run_script(
-        "train.py", "data=drive", cwd=tmp
+    "DRIVE not unzipped into `data/DRIVE/`": Scenario(
+        lambda tmp, data, done: (run_script("train.py", "data=drive", cwd=tmp), []),
+        then=("data/DRIVE/training/images", "unzip", "python train.py data=synthetic"),
     ),
-    "an image that cannot be decoded": lambda tmp, data, done: train_on(
-        broken(data, tmp, corrupt_image), tmp
+    "an image that cannot be decoded": Scenario(broken(corrupt_image)),
+    "a manifest line that points nowhere": Scenario(broken(dangling_line)),
+    "a label of another size than its image": Scenario(broken(small_label)),
+    "a label with values other than 0 and 255": Scenario(broken(grey_label)),
+    "one image in two splits": Scenario(broken(leak)),
+    "a key spelled wrong": Scenario(
+        lambda tmp, data, done: (run_script("train.py", "trainer.max_epoch=3", cwd=tmp), []),
+        wording={"+key=": "+trainer.max_epoch="},
     ),
-    "a manifest line that points nowhere": lambda tmp, data, done: train_on(
-        broken(data, tmp, dangling_line), tmp
+    "a group option that does not exist": Scenario(
+        lambda tmp, data, done: (run_script("train.py", "model=resnet", cwd=tmp), []),
+        then=tuple(MODEL_OPTIONS),
     ),
-    "a label of another size than its image": lambda tmp, data, done: train_on(
-        broken(data, tmp, small_label), tmp
+    "the name of an existing experiment": Scenario(
+        lambda tmp, data, done: (
+            train_on(data, done, "exp_name=done", "overwrite=false"),
+            ["experiment/done", "overwrite=true", "exp_name="],
+        )
     ),
-    "a label with values other than 0 and 255": lambda tmp, data, done: train_on(
-        broken(data, tmp, grey_label), tmp
+    "a name that is not one plain folder name": Scenario(
+        lambda tmp, data, done: (
+            train_on(data, tmp, "exp_name=../elsewhere"),
+            ["exp_name='../elsewhere'"],
+        ),
+        # The rule refuses `..` by the first character it asks for.
+        then=("starting with a letter or digit", "spaces", "'/'", "'='"),
+        wording={"..": "starting with a letter or digit", "/": "'/'", "=": "'='"},
     ),
-    "one image in two splits": lambda tmp, data, done: train_on(broken(data, tmp, leak), tmp),
-    "a key spelled wrong": lambda tmp, data, done: run_script(
-        "train.py", "trainer.max_epoch=3", cwd=tmp
+    "a damaged checkpoint": Scenario(
+        damaged_checkpoint, never=("weights_only=False", "`weights_only` set to `False`")
     ),
-    "a group option that does not exist": lambda tmp, data, done: run_script(
-        "train.py", "model=resnet", cwd=tmp
-    ),
-    "the name of an existing experiment": lambda tmp, data, done: train_on(
-        data, done, "exp_name=done", "overwrite=false"
-    ),
-    "a name that is not one plain folder name": lambda tmp, data, done: train_on(
-        data, tmp, "exp_name=../elsewhere"
-    ),
-    "a damaged checkpoint": lambda tmp, data, done: (
-        (done / "experiment/done/model/best.ckpt").write_bytes(b"PK\x03\x04 cut short"),
-        run_script("test.py", "exp_name=done", cwd=done),
-    )[1],
-    "`resume=true` with another setting": lambda tmp, data, done: run_script(
-        "train.py", "exp_name=done", "resume=true", "model=pix2pix", cwd=done
+    "`resume=true` with another setting": Scenario(
+        lambda tmp, data, done: (
+            run_script("train.py", "exp_name=done", "resume=true", "model=pix2pix", cwd=done),
+            ["experiment/done"],
+        )
     ),
 }
 
 
 def test_every_row_of_the_table_has_a_scenario() -> None:
-    assert set(readme_rows()) == set(SCENARIOS)
+    rows = readme_rows()
+    assert set(rows) == set(SCENARIOS)
+    for mistake, scenario in SCENARIOS.items():
+        assert set(scenario.wording) <= set(rows[mistake]), f"{mistake}: a fragment the row lost"
 
 
 @pytest.mark.parametrize("mistake", list(SCENARIOS))
@@ -132,8 +196,18 @@ def test_each_mistake_gets_the_promised_message(
     mistake: str, tmp_path: Path, dataset: Path, trained: Path
 ) -> None:
     done = shutil.copytree(trained, tmp_path / "project")
-    result = SCENARIOS[mistake](tmp_path, dataset, done)
-    promised = readme_rows()[mistake]
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert promised in result.stderr, f"README promises {promised!r}; got:\n{result.stderr}"
-    assert "Traceback" not in result.stderr
+    scenario = SCENARIOS[mistake]
+    result, details = scenario.make(tmp_path, dataset, done)
+    message = result.stderr
+    assert result.returncode == 1, result.stdout + message
+    assert "Traceback" not in message
+    fragments = [scenario.wording.get(fragment, fragment) for fragment in readme_rows()[mistake]]
+    for fragment in fragments:
+        assert fragment in message, f"README promises {fragment!r}; got:\n{message}"
+    for detail in details:
+        assert says(message, detail), f"the message lacks {detail!r}:\n{message}"
+    after = message.split(fragments[0], 1)[1]
+    for detail in scenario.then:
+        assert says(after, detail), f"{detail!r} should follow {fragments[0]!r}:\n{message}"
+    for phrase in scenario.never:
+        assert phrase not in message, f"the message says {phrase!r}:\n{message}"

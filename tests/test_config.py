@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from bookkeeping.build import build_each
 from bookkeeping.config import register_resolvers, sweep_job_name
 from bookkeeping.experiment import hyperparameters
-from utils.base import instantiate_each
+from tests.conftest import run_script
 from utils.precision import native_bf16, pick_precision
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,10 +31,10 @@ def outside_any_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.chdir(tmp_path)
 
 
-def compose_config(overrides: list[str], name: str = "train") -> DictConfig:
+def compose_config(overrides: list[str], name: str = "train", conf: Path = CONF) -> DictConfig:
     """Compose conf/<name>.yaml with command-line style overrides, as train.py does."""
     register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         return compose(config_name=name, overrides=overrides)
 
 
@@ -97,8 +101,8 @@ def test_every_group_option_composes_and_builds() -> None:
         assert pick_precision(cfg.trainer) in ("bf16-mixed", "32-true")  # what train.py does
         trainer = instantiate(
             cfg.trainer,
-            logger=instantiate_each(cfg.logger),
-            callbacks=instantiate_each(cfg.callbacks),
+            logger=build_each(cfg.logger, "logger"),
+            callbacks=build_each(cfg.callbacks, "callbacks"),
         )
         assert trainer.max_epochs == 10 and trainer.logger.log_dir.rstrip("/").endswith("log/csv")
         assert trainer.checkpoint_callback.dirpath.endswith("unet_synthetic_noaug/model")
@@ -170,7 +174,7 @@ def test_early_stopping_is_one_choice_away() -> None:
 
 
 def test_local_settings_take_effect_and_stay_out_of_git(tmp_path: Path) -> None:
-    conf = shutil.copytree(CONF, tmp_path / "conf")
+    conf = shutil.copytree(CONF, tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
     (conf / "local").mkdir()
     (conf / "local/default.yaml").write_text(
         "# @package _global_\npaths:\n  data_dir: /mnt/datasets\ntrainer:\n  max_epochs: 2\n"
@@ -184,6 +188,46 @@ def test_local_settings_take_effect_and_stay_out_of_git(tmp_path: Path) -> None:
     for private in ("conf/local/default.yaml", ".env"):
         ignored = subprocess.run(["git", "check-ignore", "-q", private], cwd=REPO)
         assert ignored.returncode == 0, f"{private} is git-ignored"
+
+
+@pytest.fixture
+def local_settings() -> Iterator[Path]:
+    """conf/local/default.yaml of this repository, as a user writes it, removed afterwards
+    whatever happens. A user's own file is never touched: the test is skipped then."""
+    local = CONF / "local" / "default.yaml"
+    made_folder = not local.parent.exists()
+    local.parent.mkdir(exist_ok=True)
+    try:
+        with local.open("x") as settings:  # "x": never overwrite a file that is there
+            settings.write("# @package _global_\ntrainer:\n  max_epochs: 999\n")
+    except FileExistsError:
+        pytest.skip(f"{local} is a user's own settings: the test never overwrites it")
+    try:
+        yield local
+    finally:
+        local.unlink()
+        if made_folder:
+            with contextlib.suppress(OSError):  # not empty: someone else wrote there meanwhile
+                local.parent.rmdir()
+
+
+def test_a_users_local_settings_never_reach_the_suite(local_settings: Path, tmp_path: Path) -> None:
+    # The file takes effect where the suite's Hydra plugin does not hide it (a copy of conf/)...
+    with_local = shutil.copytree(CONF, tmp_path / "with_local")
+    assert compose_config([], conf=with_local).trainer.max_epochs == 999
+    # ...yet every composition of this repository's conf/ is the committed one, in this process
+    # and in the scripts the tests run.
+    committed = shutil.copytree(
+        CONF, tmp_path / "committed", ignore=shutil.ignore_patterns("local")
+    )
+    for name in ("train", "test", "predict"):
+        seen = OmegaConf.to_container(compose_config([], name))
+        assert seen == OmegaConf.to_container(compose_config([], name, conf=committed)), name
+    shown = run_script("train.py", "--cfg", "job", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert yaml.safe_load(shown.stdout) == OmegaConf.to_container(
+        compose_config([], conf=committed)
+    )
 
 
 def test_precision_auto_picks_bf16_where_the_cpu_computes_it(

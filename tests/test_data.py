@@ -287,11 +287,71 @@ def test_a_synthetic_set_from_an_older_generator_is_made_again(
     generate(root, seed=0, n_train=5, n_test=1)
     prepare(root, "synthetic", val_count=1)
     fresh = (root / "training/images/21_training.tif").read_bytes()
-    # What version 1 left behind: no marker, other images, manifests already written.
-    (root / MARKER).unlink()
+    # What an older generator left behind: its marker, other images, manifests already written.
+    (root / MARKER).write_text(json.dumps({"version": VERSION - 1}) + "\n")
     shutil.copy(root / "training/images/22_training.tif", root / "training/images/21_training.tif")
     VesselDataModule(str(root), source="synthetic", val_count=1).prepare_data()
-    assert "older generator (version 1, now 2)" in capsys.readouterr().out
+    assert f"another generator version ({VERSION - 1}, now {VERSION})" in capsys.readouterr().out
     assert (root / "training/images/21_training.tif").read_bytes() == fresh
     assert json.loads((root / MARKER).read_text())["version"] == VERSION
     assert len(read_manifest(root / "train.txt")) == 19  # the whole set, written again
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under `root` and its bytes."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def users_own_folder(dataset: Path, root: Path) -> Path:
+    """A folder of a user's own: its images under other names, with manifests of its own."""
+    shutil.copytree(dataset / "training", root / "photos")
+    for split in ("train", "validate", "test"):
+        lines = (dataset / f"{split}.txt").read_text().replace("training/", "photos/")
+        (root / f"{split}.txt").write_text(lines.replace("test/", "photos/") + "# mine\n")
+    return root
+
+
+@pytest.mark.parametrize("how", ["prepare_data", "generate"])
+def test_the_generator_never_writes_into_a_users_folder(
+    how: str, tmp_path: Path, dataset: Path
+) -> None:
+    from data.synthetic import generate
+
+    root = users_own_folder(dataset, tmp_path / "clinic")
+    before = snapshot(root)
+    with pytest.raises(DataError, match="data.source") as refused:
+        if how == "generate":
+            generate(root)
+        else:  # a dataset config that inherited source: synthetic
+            VesselDataModule(str(root), source="synthetic").prepare_data()
+    assert str(root) in str(refused.value) and "data.source=null" in str(refused.value)
+    assert snapshot(root) == before, "every file of the user's folder is untouched"
+
+
+def test_existing_manifests_are_kept_unless_rewrite_is_asked(
+    tmp_path: Path, dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = shutil.copytree(dataset, tmp_path / "DRIVE", ignore=shutil.ignore_patterns("*.json"))
+    (root / "train.txt").write_text((root / "train.txt").read_text() + "# edited by hand\n")
+    before = snapshot(root)
+    prepare(root, "drive", val_count=2)
+    assert snapshot(root) == before and "Kept the manifests" in capsys.readouterr().out
+    (root / "validate.txt").unlink()
+    with pytest.raises(DataError, match="no validate.txt"):
+        VesselDataModule(str(root), source="drive", val_count=2).prepare_data()
+    prepare(root, "drive", val_count=2, rewrite=True)
+    assert "# edited by hand" not in (root / "train.txt").read_text()
+    assert (root / "validate.txt").is_file()
+
+
+def test_loader_workers_follow_the_device() -> None:
+    from data.data import loader_workers
+
+    assert loader_workers("auto", on_gpu=False, cpus=16) == 0
+    assert loader_workers("auto", on_gpu=True, cpus=16) == 8
+    assert loader_workers("auto", on_gpu=True, cpus=2) == 2
+    assert loader_workers(3, on_gpu=False) == 3
+    loader = VesselDataModule("unused", num_workers="auto")._loader([0, 1], 1, shuffle=False)
+    assert loader.num_workers == 0 and not loader.pin_memory  # no trainer: the CPU path

@@ -50,11 +50,9 @@ optimizer:
 
 NEW_DATA_CONFIG = """# Our own dataset: manifests in data/clinic/, any file layout and format.
 defaults:
-  - synthetic
+  - manifests
   - _self_
 name: clinic
-root: ${paths.data_dir}/clinic
-source: null
 """
 
 

@@ -196,3 +196,21 @@ def test_errors_name_the_input_and_nothing_is_written_elsewhere(
             predict_script.main(compose_config(["exp_name=model", *overrides], name="predict"))
     after = digest(project)
     assert {k: v for k, v in after.items() if not k.startswith(("broken/", "empty/"))} == before
+
+
+def test_a_second_run_into_one_folder_leaves_only_what_it_wrote(
+    project: Path, monkeypatch: pytest.MonkeyPatch, dataset: Path
+) -> None:
+    photos = project / "twice"
+    photos.mkdir()
+    for number in ("01", "02"):
+        Image.open(dataset / f"test/images/{number}_test.tif").save(photos / f"{number}.png")
+    predict(project, monkeypatch, "input=twice")
+    out = ExperimentFolder(project / "experiment", "model").prediction_dir("twice")
+    assert (out / "02_vessels.png").is_file()
+    (photos / "02.png").unlink()
+    rows = predict(project, monkeypatch, "input=twice")
+    assert [row["name"] for row in rows] == ["01.png"]
+    written = sorted(path.name for path in out.iterdir())
+    assert not any(name.startswith("02") for name in written), written
+    assert "summary.csv" in written and "01_vessels.png" in written

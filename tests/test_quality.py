@@ -1,7 +1,9 @@
 """Inference quality and curated scenarios, with a small U-Net really trained on synthetic data.
 
-The U-Net must beat both an untrained U-Net and the green-channel threshold baseline on the
-validation images by a clear margin of F1, then behave sensibly on hand-made scenes.
+The U-Net must reach a floor of F1 set from what its training was measured to reach, beat both
+an untrained U-Net and the green-channel threshold baseline on the validation images by a clear
+margin, then behave sensibly on hand-made scenes. pix2pix, as conf/ builds it, must learn too
+within a short run.
 """
 
 from __future__ import annotations
@@ -11,15 +13,26 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from data.data import VesselDataModule
 from src.green_threshold import GreenThreshold, fit_level
 from src.segmenter import Segmenter
 from src.unet import UNet
+from tests.test_config import compose_config
 from utils.loss import BCEDiceLoss
+from utils.precision import pick_precision
 
 pytestmark = pytest.mark.slow
-MARGIN = 0.1  # F1 points the trained U-Net must gain over each baseline
+MARGIN = 0.1  # F1 points a trained model must gain over each baseline
+# Floors of validation F1 (the fixture's 2 validation images), from the figures measured on
+# 2 CPU cores with the recipes below, seeds 0, 1 and 2; each floor is 90% of the lowest seed's:
+# - the U-Net fixture: 0.730 (seed 0, the one used here), 0.625, 0.681 -> floor 0.56, which is
+#   70% of the README's 0.80 for `make train` (16 base channels, 1,000 steps, 20 images);
+# - pix2pix, 400 steps: SEED0, 0.469, 0.557 -> floor 0.42 (the green threshold scores 0.288).
+#   In 200 steps it learned for one seed of three only (0.515, 0.066, 0.036): too short to test.
+UNET_FLOOR = 0.56
+PIX2PIX_FLOOR = 0.42
 
 
 def validation_f1(model: Segmenter, datamodule: VesselDataModule) -> float:
@@ -56,19 +69,51 @@ def trained(dataset: Path) -> tuple[Segmenter, VesselDataModule, float]:
     return model.eval(), datamodule, validation_f1(model, datamodule)
 
 
-def test_trained_unet_beats_untrained_and_green_threshold(trained) -> None:
+@pytest.fixture(scope="module")
+def green_f1(dataset: Path) -> float:
+    """Validation F1 of the green-channel threshold fitted on the training split."""
+    datamodule = VesselDataModule(str(dataset), normalize="none")
+    train = datamodule.cache("train")
+    level = fit_level(train.images, train.labels, train.fovs)
+    return validation_f1(Segmenter(GreenThreshold(level)), datamodule)
+
+
+def test_trained_unet_beats_untrained_and_green_threshold(trained, green_f1: float) -> None:
     model, datamodule, trained_f1 = trained
     L.seed_everything(0)
     untrained_f1 = validation_f1(small_unet(), datamodule)
-    train = datamodule.cache("train")
-    level = fit_level(train.images, train.labels, train.fovs)
-    green_f1 = validation_f1(Segmenter(GreenThreshold(level)), datamodule)
     print(
         f"validation F1: trained {trained_f1:.3f}, untrained {untrained_f1:.3f}, "
         f"green threshold {green_f1:.3f}"
     )
+    assert trained_f1 > UNET_FLOOR
     assert trained_f1 > untrained_f1 + MARGIN
     assert trained_f1 > green_f1 + MARGIN
+
+
+def test_pix2pix_learns_within_a_short_run(dataset: Path, green_f1: float) -> None:
+    """pix2pix as `model=pix2pix` builds it, on conf/'s data settings (batches of 16, input
+    standardised with the training split's statistics), for 4 epochs of 100 steps."""
+    cfg = compose_config(["model=pix2pix"])
+    L.seed_everything(0)
+    model = instantiate(cfg.model)
+    datamodule = VesselDataModule(
+        str(dataset), augment=True, batch_size=16, samples_per_epoch=1600, normalize="dataset"
+    )
+    trainer = L.Trainer(
+        max_epochs=4,
+        precision=pick_precision(cfg.trainer),  # bf16 where this CPU computes it, as train.py
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    f1 = validation_f1(model, datamodule)
+    print(f"validation F1: pix2pix {f1:.3f}, green threshold {green_f1:.3f}")
+    assert f1 > PIX2PIX_FLOOR
+    assert f1 > green_f1 + MARGIN
 
 
 def background_like(datamodule: VesselDataModule) -> tuple[torch.Tensor, torch.Tensor]:

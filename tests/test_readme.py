@@ -1,43 +1,54 @@
 """The README cannot rot: every command of its fenced bash blocks, and of its lifecycle table, is
-run here as written, in a fresh fork of the repository, with training cut to a few batches. The few
-that cannot run here are listed in COVERED_ELSEWHERE with the reason and the test that covers them.
+run here as written, in a fresh fork of the repository, cut short. Training runs a few batches
+(overrides appended, and the same overrides in the fork's params.yaml for the DVC pipeline), testing
+one batch (the fork's trainer config), benchmarks `--quick` on a small dataset, and `make test` /
+`make test-all` collect the suite without running it. Only what cannot run here is skipped
+(SKIPPED: an account, the internet, shell set-up), and each block prints what it skipped and why.
+
+A quick test checks that the README still documents the commands the template exists for.
 """
 
 from __future__ import annotations
 
+import filecmp
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO, cli_env, copy_repository
 
-pytestmark = pytest.mark.slow
-
-# Appended to every training and test command (the last value of a key wins in Hydra): the
-# commands are checked here, not the models.
+# Appended to every training command (the last value of a key wins in Hydra): the commands are
+# checked here, not the models.
 SHRINK_TRAIN = "trainer.max_epochs=1 trainer.limit_train_batches=2 trainer.limit_val_batches=1"
-SHRINK_TEST = "trainer.limit_test_batches=2"
-COVERED_ELSEWHERE = {
-    "make test": "the suite itself: .ci/run runs it on every CI stop",
-    "make repro": "dvc repro; tests/test_pipeline.py runs it in a fork",
-    "dvc ": "tests/test_pipeline.py runs the DVC workflow in a fork (repro, exp run, queue, "
-    "plots, add, push and pull)",
-    "git add data/DRIVE": "part of the DVC flow for DRIVE: tests/test_pipeline.py",
-    "sed -i": "part of the DVC flow for DRIVE: tests/test_pipeline.py",
-    "source .venv/bin/activate": "these commands already run inside that environment",
-    "wandb sync": "needs a W&B account and the internet; tests/test_tracking.py checks the "
+# The only commands not run, by how they start, with the reason.
+SKIPPED = {
+    "source .venv/bin/activate": "shell set-up: every command here runs in that environment",
+    "wandb sync ": "needs a W&B account and the internet; tests/test_tracking.py checks the "
     "offline run it would upload",
     "WANDB_API_KEY=": "needs a W&B account and the internet",
-    "python train.py debug=overfit": "400 steps: tests/test_train_test.py runs it",
-    "python train.py -m ": "tests/test_scale.py runs each sweep and launcher (Optuna, multirun, "
-    "submitit)",
-    "python train.py trainer=ddp_cpu": "tests/test_scale.py runs it and checks both processes",
-    "python -m benchmarks.": "minutes each: tests/test_benchmarks.py runs each with --quick",
 }
+# What the template exists for: each must start a command of a bash block or the lifecycle table.
+MISSION = (
+    "python train.py model=pix2pix data=drive",
+    "python test.py",
+    "python predict.py",
+    "dvc repro",
+    "dvc exp run",
+    "python -m bookkeeping.branch new",
+    "python -m bookkeeping.branch list",
+    "python -m bookkeeping.branch promote",
+)
+HEADINGS = ("Reproducing with DVC", "One experiment, one branch")
+QUEUE_WAIT_S = 420  # two queued pipeline runs, each cut short, on a busy 2-core machine
 
 
 def readme_blocks() -> list[tuple[str, list[str]]]:
@@ -55,42 +66,147 @@ def readme_blocks() -> list[tuple[str, list[str]]]:
     return blocks
 
 
-# Whole lifecycle-table commands that other tests already run as processes (matched exactly,
-# so that the same command with more arguments in a bash block still runs there).
-COVERED_EXACTLY = {
-    "python train.py model=pix2pix": "tests/test_benchmarks.py::test_pix2pix_curves runs "
-    "train.py model=pix2pix and test.py; the Configuration block trains model=pix2pix too",
-    "python train.py model=pix2pix_paper": "tests/test_models.py builds and runs the paper's "
-    "generator; tests/test_config.py composes the preset",
-    "python train.py experiment=synthetic_quick": "tests/test_config.py composes every recipe; "
-    "the training is the train.py every other row runs",
-    "python predict.py exp_name=unet_synthetic_noaug input=data/synthetic/test/images": "the "
-    "predict.py block runs it on a file, a glob and a folder",
-}
+def without_comment(command: str) -> str:
+    """The command as a shell would run it: without its trailing `# ...` note."""
+    return re.sub(r"\s+#\s.*$", "", command).strip()
 
 
-def covered_elsewhere(command: str) -> bool:
-    command = re.sub(r"\s+#\s.*$", "", command).strip()
-    if command in COVERED_EXACTLY:
-        return True
-    return any(command.startswith(prefix) for prefix in COVERED_ELSEWHERE)
+def skip_reason(command: str) -> str | None:
+    """Why `command` is not run here, or None when it is."""
+    command = without_comment(command)
+    return next((why for start, why in SKIPPED.items() if command.startswith(start)), None)
 
 
-def as_run_here(command: str) -> str:
-    """The command without its comment, with this environment's python, training cut short."""
-    command = re.sub(r"\s+#\s.*$", "", command)
+@dataclass
+class Fork:
+    """A fresh fork to run one block in, and the places its commands are pointed at."""
+
+    repo: Path
+    remote: Path  # every `dvc remote add` URL becomes this local folder
+    collaborator: Path  # `dvc pull` runs in a fresh clone here, as the README says
+    small_data: Path  # the benchmarks' --data-root
+
+
+def as_run_here(command: str, fork: Fork) -> str:
+    """The command without its comment, with this environment's tools, cut short."""
+    command = without_comment(command)
+    venv = Path(sys.executable).parents[1]
     if command.startswith("make train"):
-        return f'{command} VENV={Path(sys.executable).parents[1]} ARGS="{SHRINK_TRAIN}"'
+        return f'{command} VENV={venv} ARGS="{SHRINK_TRAIN}"'
+    if command.startswith("make test"):  # collected, not run: the suite is what runs this test
+        return f'PYTEST_ADDOPTS="--collect-only -q" {command} VENV={venv}'
+    if command.startswith("make "):
+        return f"{command} VENV={venv}"
+    if command == "dvc pull":
+        return f"git clone -q {fork.repo} {fork.collaborator} && cd {fork.collaborator} && dvc pull"
+    if command.startswith("dvc remote add "):
+        return re.sub(r"\S+$", str(fork.remote), command)
+    if command.startswith("dvc "):  # several overrides in one -S: the last of each key wins
+        return re.sub(r'(overrides="[^"]*)"', rf'\1 {SHRINK_TRAIN}"', command)
     command = re.sub(r"^python ", f"{sys.executable} ", command)
+    if benchmark := re.search(r"-m benchmarks\.(\w+)", command):
+        source = (fork.repo / "benchmarks" / f"{benchmark.group(1)}.py").read_text()
+        data = f" --data-root {fork.small_data}" if "add_data_root(" in source else ""
+        return f"{command} --quick{data}"
     if "resume=true" in command:  # resume may only change max_epochs: one epoch more
-        command = re.sub(r"trainer\.max_epochs=\d+", "trainer.max_epochs=2", command)
-    elif "repeat_of=" in command:  # repeats the recorded run, which was cut short already
-        pass
-    elif "train.py" in command:
-        command += f" {SHRINK_TRAIN}"
-    elif "test.py" in command:
-        command += f" {SHRINK_TEST}"
+        return re.sub(r"trainer\.max_epochs=\d+", "trainer.max_epochs=2", command)
+    if "repeat_of=" in command or "debug=fast" in command:  # a short run already
+        return command
+    if "train.py" in command:
+        return f"{command} {SHRINK_TRAIN}"
     return command
+
+
+def cut_short(path: Path, pattern: str, replacement: str) -> None:
+    """Replace the one line of `path` that matches `pattern`."""
+    text, count = re.subn(pattern, replacement, path.read_text(), count=1, flags=re.M)
+    assert count == 1, f"{path}: no line matches {pattern!r}"
+    path.write_text(text)
+
+
+def make_fork(root: Path, drive_like: Path, small_data: Path) -> Fork:
+    """A fork with DRIVE unzipped in place and the DVC pipeline cut short, all committed (so the
+    tree is clean, as `bookkeeping.branch new` requires)."""
+    repo = copy_repository(root / "fork")
+    shutil.copytree(drive_like, repo / "data/DRIVE")
+    cut_short(repo / "params.yaml", r"^overrides: .*$", f'overrides: "{SHRINK_TRAIN}"')
+    # The pipeline's test stage passes no overrides: one batch through the fork's trainer config.
+    trainer = repo / "conf/trainer/default.yaml"
+    cut_short(trainer, r"^limit_test_batches: null", "limit_test_batches: 1")
+    subprocess.run(
+        ["git", "commit", "-qam", "README test: cut short"],
+        cwd=repo,
+        env=cli_env(),
+        check=True,
+        capture_output=True,
+    )
+    return Fork(repo, root / "remote", root / "collaborator", small_data)
+
+
+def dvc(fork: Fork, *args: str) -> str:
+    """Run `dvc <args>` in the fork; return its output."""
+    done = subprocess.run(
+        ["dvc", *args], cwd=fork.repo, env=cli_env(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, f"dvc {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def wait_for_queue(fork: Fork) -> None:
+    """Before `dvc queue status`: wait until every queued experiment has ended, successfully."""
+    deadline = time.monotonic() + QUEUE_WAIT_S
+    tasks = 0
+    while True:
+        status = dvc(fork, "queue", "status")
+        states = re.findall(r"\b(Queued|Running|Success|Failed)$", status, re.M)
+        tasks = max(tasks, len(states))  # a task being handed to the worker is briefly in no list
+        if len(states) == tasks and set(states) <= {"Success", "Failed"}:
+            break
+        assert time.monotonic() < deadline, f"queue still busy after {QUEUE_WAIT_S} s:\n{status}"
+        time.sleep(3)
+    assert tasks and "Failed" not in states, status
+
+
+def assert_collaborator_has_the_same_bytes(fork: Fork) -> None:
+    """After `dvc pull` in a fresh clone: what `dvc add` tracks, and every output DVC caches,
+    arrived byte for byte."""
+    listed = subprocess.run(
+        ["git", "ls-files", "*.dvc"], cwd=fork.collaborator, capture_output=True, text=True
+    ).stdout.split()
+    paths = [
+        str(Path(name).parent / out["path"])
+        for name in listed
+        for out in yaml.safe_load((fork.collaborator / name).read_text())["outs"]
+    ]
+    from dvc.repo import Repo
+
+    with Repo(str(fork.collaborator)) as repo:
+        paths += [os.path.relpath(o.fs_path, repo.root_dir) for o in repo.index.outs if o.use_cache]
+    differing = {
+        path: len(names)
+        for path in dict.fromkeys(paths)
+        if (names := differing_files(fork.repo / path, fork.collaborator / path))
+    }
+    assert not differing, (
+        f"dvc pull did not bring back, byte for byte (path: files lacking or changed): {differing}"
+    )
+
+
+def differing_files(mine: Path, theirs: Path) -> list[str]:
+    """Files of `mine` (a file or folder) that `theirs` lacks or holds otherwise ("" for a file)."""
+    if mine.is_file():
+        return [] if theirs.is_file() and filecmp.cmp(mine, theirs, shallow=False) else [""]
+    names = [str(p.relative_to(mine)) for p in mine.rglob("*") if p.is_file()]
+    return [
+        name
+        for name in names
+        if not (theirs / name).is_file() or not filecmp.cmp(mine / name, theirs / name, False)
+    ]
+
+
+# What the README's own words ask for around a command: wait before it, or check after it.
+BEFORE: dict[str, Callable[[Fork], None]] = {"dvc queue status": wait_for_queue}
+AFTER: dict[str, Callable[[Fork], None]] = {"dvc pull": assert_collaborator_has_the_same_bytes}
 
 
 @pytest.fixture(scope="module")
@@ -106,26 +222,63 @@ def drive_like(tmp_path_factory: pytest.TempPathFactory) -> Path:
 BLOCKS = readme_blocks()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "commands"), BLOCKS, ids=[name for name, _ in BLOCKS])
-def test_readme_commands_run(name: str, commands: list[str], tmp_path: Path, drive_like: Path):
-    repo = copy_repository(tmp_path / "fork")
-    shutil.copytree(drive_like, repo / "data/DRIVE")
+def test_readme_commands_run(
+    name: str, commands: list[str], tmp_path: Path, drive_like: Path, dataset: Path
+) -> None:
+    assert commands, f"{name}: no command found"
+    fork = make_fork(tmp_path, drive_like, dataset)
     env = cli_env(HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1")  # HOME: W&B's caches
     env.pop("PYTHONPATH", None)
-    ran = 0
+    skipped = [(c, why) for c in commands if (why := skip_reason(c))]
+    report = "".join(f"\n  skipped: {c}\n    why: {why}" for c, why in skipped)
+    ran = []
     for command in commands:
-        if covered_elsewhere(command):
+        if skip_reason(command):
             continue
+        plain = without_comment(command)
+        started = time.monotonic()
+        for start, step in BEFORE.items():
+            if plain.startswith(start):
+                step(fork)
         done = subprocess.run(
-            ["bash", "-c", as_run_here(command)],
-            cwd=repo,
+            ["bash", "-c", as_run_here(command, fork)],
+            cwd=fork.repo,
             env=env,
             capture_output=True,
             text=True,
             timeout=600,
         )
         assert done.returncode == 0, (
-            f"README: {command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            f"README: {command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}{report}"
         )
-        ran += 1
-    assert ran or all(map(covered_elsewhere, commands)), f"{name}: no command found"
+        for start, step in AFTER.items():
+            if plain.startswith(start):
+                step(fork)
+        ran.append(f"\n  {time.monotonic() - started:5.1f} s  {plain}")
+    print(f"\n{name}: ran {len(ran)} of {len(commands)} commands{''.join(ran)}{report}")
+    assert ran, f"{name}: none of its commands ran here{report}"
+
+
+def test_readme_documents_the_mission() -> None:
+    """The commands the template exists for stay in the README, in blocks this file runs."""
+    commands = [without_comment(c) for _, block in BLOCKS for c in block]
+    missing = [m for m in MISSION if not any(c.startswith(m) for c in commands)]
+    assert not missing, (
+        f"README.md no longer shows, in a bash block or the lifecycle table: {missing}"
+    )
+    skipped = [c for c in commands if any(c.startswith(m) for m in MISSION) and skip_reason(c)]
+    assert not skipped, f"commands of the mission must run in this test: {skipped}"
+    text = (REPO / "README.md").read_text()
+    headings = re.findall(r"^#+ (.*)$", text, re.M)
+    assert set(HEADINGS) <= set(headings), f"README.md lacks {set(HEADINGS) - set(headings)}"
+    dangling = [ref for ref in re.findall(r'see "([^"]+)"', text) if ref not in headings]
+    assert not dangling, f"README.md refers to sections that do not exist: {dangling}"
+
+
+def test_every_skip_is_still_needed() -> None:
+    """Each entry of SKIPPED matches a README command, so the list cannot outgrow the README."""
+    commands = [without_comment(c) for _, block in BLOCKS for c in block]
+    unused = [start for start in SKIPPED if not any(c.startswith(start) for c in commands)]
+    assert not unused, f"SKIPPED entries no README command needs: {unused}"

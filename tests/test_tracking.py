@@ -3,11 +3,14 @@ W&B offline), the record beside params.yaml, resume after a real signal, repeat 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -199,8 +202,19 @@ def test_repeat_from_record_reproduces_validation_metrics(tmp_path: Path, datase
     assert len(differences) == 2 and differences[1].split() == ["repeat_of", "-", "original"]
 
 
+def wandb_stream(run: Path) -> dict[str, dict]:
+    """What wandb-core logged of an offline run's stream (logs/debug-internal.log, JSON lines):
+    {message: the first entry with it, its "time" parsed}."""
+    entries = {}
+    for line in (run / "logs/debug-internal.log").read_text().splitlines():
+        entry = json.loads(line)
+        entries.setdefault(entry["msg"], {**entry, "time": datetime.fromisoformat(entry["time"])})
+    return entries
+
+
 def test_each_sweep_job_is_its_own_wandb_run(tmp_path: Path, dataset: Path) -> None:
-    """All jobs of a basic-launcher sweep share one process; each must still get its own run."""
+    """All jobs of a basic-launcher sweep share one process; each must still get its own run,
+    finished before the next job opens one."""
     check_ok(
         run_script(
             "train.py",
@@ -214,13 +228,23 @@ def test_each_sweep_job_is_its_own_wandb_run(tmp_path: Path, dataset: Path) -> N
             env={"HOME": str(tmp_path / "home")},
         )
     )
-    runs = {}
-    for job in ("sweep_seed-1", "sweep_seed-2"):
+    jobs = ["sweep_seed-1", "sweep_seed-2"]
+    runs, streams, processes = {}, {}, set()
+    for job in jobs:
         record = yaml.safe_load((tmp_path / f"experiment/{job}/record.yaml").read_text())
         [run] = (tmp_path / f"experiment/{job}/log/wandb").glob("offline-run-*")
         assert run.name.endswith(record["run_id"]) and list(run.glob("run-*.wandb"))
-        runs[job] = run
+        runs[job], streams[job] = run, wandb_stream(run)
+        assert streams[job]["stream: created new stream"]["id"] == record["run_id"]
+        assert "stream: all finished" in streams[job], f"{job}'s W&B run was never finished"
+        processes |= set(re.findall(r"MainThread:(\d+)", (run / "logs/debug.log").read_text()))
     assert len({run.name for run in runs.values()}) == 2
-    size = {job: sum(f.stat().st_size for f in run.rglob("*")) for job, run in runs.items()}
-    time.sleep(1)
-    assert size == {job: sum(f.stat().st_size for f in r.rglob("*")) for job, r in runs.items()}
+    assert len(processes) == 1, "the basic launcher runs every job in one process"
+    # The first job's run was closed before the second job's run was opened: not at exit.
+    closed = streams[jobs[0]]["stream: all finished"]["time"]
+    assert closed < streams[jobs[1]]["stream: created new stream"]["time"]
+    # Each run's console holds its own job only.
+    for job, run in runs.items():
+        console = (run / "files/output.log").read_text()
+        assert f"experiment/{job}/" in console
+        assert not [other for other in jobs if other != job and f"experiment/{other}/" in console]

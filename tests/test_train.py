@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
+import sys
 import uuid
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from bookkeeping.config import load_env_file, run_config
 from bookkeeping.folder import ExperimentError, ExperimentFolder, experiments
 from bookkeeping.report import summary
 from src.unet import UNet
+from tests.conftest import REPO
 from tests.test_config import compose_config
 from train import train
 from utils.checkpoint import CheckpointError
@@ -141,17 +144,23 @@ def test_env_file_secrets_never_reach_the_experiment(
     (tmp_path / ".env").write_text("\n".join(lines) + "\n")
     for key in ("WANDB_API_KEY", "MY_TOKEN"):
         monkeypatch.delenv(key, raising=False)
-    assert load_env_file() == ["WANDB_API_KEY", "MY_TOKEN"]
+    # `python train.py ...` from the folder holding .env, in this process: Hydra's command line
+    # and train.py's main, as `python` runs the script.
+    monkeypatch.setattr(
+        sys, "argv", ["train.py", f"data.root={dataset}", *TINY, "exp_name=private"]
+    )
     try:
-        assert os.environ["MY_TOKEN"] == secret
-        _, folder = fit(tmp_path, dataset, "exp_name=private")
+        runpy.run_path(str(REPO / "train.py"), run_name="__main__")
+        assert os.environ["WANDB_API_KEY"] == os.environ["MY_TOKEN"] == secret, "loaded"
         test_script.main(compose_config(["exp_name=private"], name="test"))
     finally:
         for key in ("WANDB_API_KEY", "MY_TOKEN"):
             os.environ.pop(key, None)
-    for path in folder.path.rglob("*"):
-        if path.is_file():
-            assert secret.encode() not in path.read_bytes(), f"secret written to {path}"
+    folder = ExperimentFolder("experiment", "private")
+    written = [path for path in folder.path.rglob("*") if path.is_file()]
+    assert {folder.params, folder.record, folder.text_log, folder.metrics} <= set(written)
+    for path in written:
+        assert secret.encode() not in path.read_bytes(), f"secret written to {path}"
     (tmp_path / ".env").write_text("not a setting\n")
     with pytest.raises(ExperimentError, match=r"\.env:1: expected KEY=VALUE"):
         load_env_file()

@@ -34,10 +34,3 @@ def exit_cleanly_on(*errors: type[Exception]) -> Callable:
         return wrapper
 
     return decorate
-
-
-def instantiate_each(group: Any) -> list:
-    """Build every object of a config group such as `logger` or `callbacks`; nulls are skipped."""
-    from hydra.utils import instantiate
-
-    return [instantiate(node) for node in (group or {}).values() if node is not None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,38 @@ def resize(array: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarra
     return np.asarray(Image.fromarray(array).resize(size, resample))
 
 
+AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}  # Lightning's names
+
+
+def on_device(
+    model: torch.nn.Module, device: str = "auto", precision: object = "32-true"
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`model` set up as the Trainer sets it up for training, as a function of a CPU tile.
+
+    The model goes to `device` (auto: the CUDA GPU when there is one, else the CPU) with the
+    memory format and compilation it trained with (its `configure_model`); each tile is moved
+    there and run under the autocast of the `precision` it trained in (16-mixed on a GPU only).
+    """
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    target = torch.device(device)
+    model.to(target)
+    if hasattr(model, "configure_model"):
+        model.configure_model()
+    model.eval()
+    dtype = AUTOCAST.get(str(precision))
+    if dtype is torch.float16 and target.type != "cuda":
+        dtype = None
+
+    def run(tile: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(target.type, dtype=dtype, enabled=dtype is not None):
+            return model(tile.to(target, non_blocking=True))
+
+    return run
+
+
 def predict_photograph(
-    model: torch.nn.Module,
+    model: Callable[[torch.Tensor], torch.Tensor],
     image: np.ndarray,
     fov: np.ndarray,
     scale: float,
@@ -81,7 +112,7 @@ class PhotographPredictor:
     `pooled` accumulates the scores of labelled photographs (a torchmetrics collection).
     """
 
-    model: torch.nn.Module
+    model: Callable[[torch.Tensor], torch.Tensor]  # on_device(...): tiles in, probabilities out
     reference: dict
     out: Path
     pooled: Any

@@ -1,6 +1,10 @@
 """Loss functions for vessel segmentation and adversarial training.
 
-All losses take logits (before the sigmoid), which keeps BCE numerically stable.
+All losses take logits (before the sigmoid), which keeps BCE numerically stable, and compute in
+float32 at least, whatever the dtype of their inputs: under 16-mixed precision the network's fp16
+logits would otherwise be summed in fp16, which overflows above 65,504 (the probabilities of one
+batch of 16 patches of 128 x 128 sum to more than that). The gradient flows back in the logits'
+own dtype.
 """
 
 from __future__ import annotations
@@ -8,6 +12,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+
+def _at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor` in float32 if its dtype is narrower (fp16, bf16, integers, bool), else as it is."""
+    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
 
 
 class DiceLoss(nn.Module):
@@ -21,7 +30,8 @@ class DiceLoss(nn.Module):
         self.smooth = smooth
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        probs = torch.sigmoid(logits)
+        probs = torch.sigmoid(_at_least_float32(logits))
+        target = target.to(probs)
         overlap = (probs * target).sum()
         total = probs.sum() + target.sum()
         return 1.0 - (2.0 * overlap + self.smooth) / (total + self.smooth)
@@ -40,7 +50,8 @@ class BCEDiceLoss(nn.Module):
         self.dice = DiceLoss()
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        bce = F.binary_cross_entropy_with_logits(logits, target)
+        logits = _at_least_float32(logits)
+        bce = F.binary_cross_entropy_with_logits(logits, target.to(logits))
         return bce + self.dice_weight * self.dice(logits, target)
 
 
@@ -55,6 +66,7 @@ class GANLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
         """Loss for a discriminator output that should say `real` (True) or fake (False)."""
+        logits = _at_least_float32(logits)
         target = torch.full_like(logits, 1.0 if real else 0.0)
         if self.mode == "vanilla":
             return F.binary_cross_entropy_with_logits(logits, target)
@@ -69,4 +81,5 @@ class L1Loss(nn.Module):
     """
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.l1_loss(torch.sigmoid(logits), target)
+        probs = torch.sigmoid(_at_least_float32(logits))
+        return F.l1_loss(probs, target.to(probs))

@@ -1,14 +1,20 @@
-"""`trainer.precision=auto`: bf16 mixed precision where the hardware computes bf16 natively.
+"""`trainer.precision=auto`: the fastest mixed precision the training device computes natively.
 
 bf16 halves the memory traffic of activations and, on hardware with bf16 arithmetic (CUDA GPUs
 from Ampere on, CPUs with AVX-512 BF16 or AMX), runs the convolutions faster at no measurable
-cost in the scores (README, "Speed switches"). Elsewhere it is emulated and slower than fp32, so
-`auto` falls back to 32-bit there. Any other value of trainer.precision is passed to Lightning.
+cost in the scores (README, "Speed switches"). Elsewhere bf16 is emulated and slower than fp32:
+a CUDA GPU without it (V100, T4) computes fp16 natively instead, so `auto` picks 16-mixed there
+(Lightning scales the loss against fp16 underflow; utils/loss.py sums in float32 against its
+overflow), and 32-true on any other device. Any other value of trainer.precision is kept.
+
+`choose_precision` is the rule, on device facts given as plain values; `read_device_facts`
+reads them from this machine; `pick_precision` joins the two for train.py and test.py.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,33 +23,79 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 AUTO = "auto"
-BF16, FP32 = "bf16-mixed", "32-true"
+BF16, FP16, FP32 = "bf16-mixed", "16-mixed", "32-true"
+MAY_PICK_CUDA = ("auto", "gpu", "cuda")  # trainer.accelerator values that train on a CUDA GPU
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    """What `auto` needs to know of a machine.
+
+    `cuda_native_bf16` counts bf16 computed by the GPU itself, not emulated (on a real machine:
+    `torch.cuda.is_bf16_supported(including_emulation=False)`).
+    """
+
+    cuda_available: bool = False
+    cuda_native_bf16: bool = False
+    cuda_name: str = "the CUDA device"
+    cpu_native_bf16: bool = False  # AVX-512 BF16 or AMX
+
+
+def choose_precision(requested: str, accelerator: str, facts: DeviceFacts) -> tuple[str, str]:
+    """The precision to train in on a device described by `facts`, and why, in words.
+
+    `requested` other than "auto" is returned as it is. `accelerator` is trainer.accelerator
+    ("auto", "cpu", "gpu", "cuda", ...): "auto" trains on the CUDA GPU where there is one.
+    """
+    if requested != AUTO:
+        return requested, "set explicitly"
+    if accelerator in MAY_PICK_CUDA and facts.cuda_available:
+        if facts.cuda_native_bf16:
+            return BF16, f"{facts.cuda_name} computes bf16"
+        return FP16, f"{facts.cuda_name} has no native bf16 (it would be emulated) but has fp16"
+    if accelerator in ("auto", "cpu"):
+        if facts.cpu_native_bf16:
+            return BF16, "this CPU has AVX-512 BF16 or AMX"
+        return FP32, "this CPU has neither AVX-512 BF16 nor AMX (bf16 would be emulated)"
+    return FP32, f"accelerator={accelerator} without CUDA: half precision not checked"
+
+
+def read_device_facts(accelerator: str) -> DeviceFacts:
+    """The facts of this machine that `choose_precision` needs for `accelerator`.
+
+    The GPU is queried (which starts CUDA in this process) only when `accelerator` may train on
+    it; otherwise `cuda_native_bf16` is left False.
+    """
+    import torch
+
+    cpu = torch.cpu
+    cpu_native_bf16 = cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported()
+    cuda_available = torch.cuda.is_available()
+    if not (cuda_available and accelerator in MAY_PICK_CUDA):
+        return DeviceFacts(cuda_available=cuda_available, cpu_native_bf16=cpu_native_bf16)
+    return DeviceFacts(
+        cuda_available=True,
+        cuda_native_bf16=torch.cuda.is_bf16_supported(including_emulation=False),
+        cuda_name=f"CUDA device {torch.cuda.get_device_name()}",
+        cpu_native_bf16=cpu_native_bf16,
+    )
 
 
 def native_bf16(accelerator: str) -> tuple[bool, str]:
     """Whether the device `accelerator` ("auto", "cpu", "gpu", "cuda", ...) will train on computes
     bf16 natively, and what was found, in words."""
-    import torch
-
-    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        name = torch.cuda.get_device_name()
-        if torch.cuda.is_bf16_supported(including_emulation=False):
-            return True, f"CUDA device {name} computes bf16"
-        return False, f"CUDA device {name} has no native bf16"
-    if accelerator in ("auto", "cpu"):
-        cpu = torch.cpu
-        if cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported():
-            return True, "this CPU has AVX-512 BF16 or AMX"
-        return False, "this CPU has neither AVX-512 BF16 nor AMX (bf16 would be emulated)"
-    return False, f"accelerator={accelerator}: bf16 support not checked"
+    precision, reason = choose_precision(AUTO, accelerator, read_device_facts(accelerator))
+    return precision == BF16, reason
 
 
 def pick_precision(trainer_cfg: DictConfig) -> str:
     """Replace trainer.precision=auto in `trainer_cfg` with what this machine runs fastest, log
-    the choice, and return it; any other value is returned as it is."""
-    if str(trainer_cfg.precision) != AUTO:
-        return str(trainer_cfg.precision)
-    native, reason = native_bf16(str(trainer_cfg.get("accelerator", "auto")))
-    trainer_cfg.precision = BF16 if native else FP32
-    log.info("trainer.precision=auto -> %s: %s", trainer_cfg.precision, reason)
-    return trainer_cfg.precision
+    the choice, and return it; any other value is returned as it is, without querying the device."""
+    requested = str(trainer_cfg.precision)
+    if requested != AUTO:
+        return requested
+    accelerator = str(trainer_cfg.get("accelerator", AUTO))
+    precision, reason = choose_precision(requested, accelerator, read_device_facts(accelerator))
+    trainer_cfg.precision = precision
+    log.info("trainer.precision=auto -> %s: %s", precision, reason)
+    return precision

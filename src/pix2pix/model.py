@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from src.segmenter import OptimizerFactory, Segmenter
+from src.segmenter import OptimizerFactory, Segmenter, check_optimizer
 
 
 class Pix2Pix(Segmenter):
@@ -46,8 +46,10 @@ class Pix2Pix(Segmenter):
         self.discriminator = discriminator
         self.gan_loss = gan_loss
         self.reconstruction_weight = reconstruction_weight
-        self.generator_optimizer = generator_optimizer
-        self.discriminator_optimizer = discriminator_optimizer
+        self.generator_optimizer = check_optimizer(generator_optimizer, "model.generator_optimizer")
+        self.discriminator_optimizer = check_optimizer(
+            discriminator_optimizer, "model.discriminator_optimizer"
+        )
         if lr_decay_from is not None and not 0 <= lr_decay_from < 1:
             raise ValueError(f"model.lr_decay_from={lr_decay_from} must be in [0, 1), or null")
         self.lr_decay_from = lr_decay_from
