@@ -69,6 +69,12 @@ def test_ddp_cpu_two_processes_one_folder(
     validation = [{k: v for k, v in m.items() if k.startswith("val/")} for m in ranks]
     assert validation[0] and validation[0] == validation[1], "validation metrics are synchronised"
     assert ranks[0][loss] != ranks[1][loss], "each process trains on its own patches"
+    if model == "unet":  # test.py with the same DDP trainer: one device, every image once
+        check_ok(run_script("test.py", "exp_name=ddp", "trainer=ddp_cpu", cwd=tmp_path))
+        per_image = (exp / "result/per_image.csv").read_text().splitlines()[1:]
+        names = [row.split(",")[0] for row in per_image]
+        tested = len((dataset / "test.txt").read_text().split("\n")) - 1
+        assert len(names) == len(set(names)) == tested, names
 
 
 def torchrun(*arguments: str, cwd: Path) -> subprocess.Popen:
