@@ -85,8 +85,10 @@ def plan_run(cfg: DictConfig) -> Run:
     rank = global_rank(cfg.trainer.get("devices", 1))
     run_id = None
     if rank == 0:
-        if checkpoint is None and folder.occupied() and not cfg.overwrite:
-            raise folder.exists_error()
+        if checkpoint is None and folder.occupied():
+            if not cfg.overwrite:
+                raise folder.exists_error()
+            folder.check_removable()  # a link or a stranger's folder stops the run here
         run_id = (checkpoint and read_record(folder).get("run_id")) or new_run_id()
     return Run(folder, checkpoint, run_id, rank, hyperparameters=hyperparameters(cfg))
 

@@ -230,6 +230,13 @@ class ExperimentFolder:
 
     def remove(self) -> None:
         """Delete this experiment's folder; refuse anything that does not look like one."""
+        self.check_removable()
+        if self.path.exists():
+            shutil.rmtree(self.path.resolve())
+
+    def check_removable(self) -> None:
+        """Raise an ExperimentError unless `remove` may delete what has this name (nothing, or a
+        real experiment folder directly inside the root): checked before a run builds anything."""
         if self.path.is_symlink():
             raise ExperimentError(
                 f"{self.path} is a symbolic link (to {os.readlink(self.path)}): overwrite=true "
@@ -250,7 +257,6 @@ class ExperimentFolder:
                 "folder, and overwrite=true deletes only experiment folders. Move it away "
                 "yourself, or choose another exp_name."
             )
-        shutil.rmtree(real)
 
     def require(self) -> ExperimentFolder:
         """Return self if the experiment exists; else raise, listing the experiments there are."""
