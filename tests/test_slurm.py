@@ -70,8 +70,9 @@ class Submission:
 
     def __init__(self, root: Path, dataset: Path, *overrides: str) -> None:
         self.root = root
-        root.mkdir(parents=True)
-        shutil.copytree(dataset, root / "data")
+        root.mkdir(parents=True, exist_ok=True)
+        if not (root / "data").exists():
+            shutil.copytree(dataset, root / "data")
         command = [sys.executable, str(REPO / "train.py"), *SUBMIT, "data.root=data", *overrides]
         self.log = open(root / "submit.log", "w")  # noqa: SIM115  (closed in wait)
         self.process = subprocess.Popen(
@@ -110,6 +111,27 @@ def release_requeued_jobs() -> None:
             subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], check=False)
 
 
+def killed_before_its_first_checkpoint(root: Path, dataset: Path) -> Path:
+    """A project whose experiment `early` lost its job before any checkpoint: SIGKILL (what
+    follows SIGTERM when a job does not end in time) once its folder exists, before any save."""
+    root.mkdir(parents=True)
+    shutil.copytree(dataset, root / "data")
+    command = [sys.executable, str(REPO / "train.py"), "data.root=data", "exp_name=early"]
+    job = subprocess.Popen(
+        [*command, *SUBMIT[7:], "callbacks.last_checkpoint.every_n_minutes=null"],
+        cwd=root,
+        env=script_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    while job.poll() is None and not (root / "experiment/early/params.yaml").is_file():
+        time.sleep(0.05)
+    job.kill()
+    job.wait()
+    assert not (root / "experiment/early/model/last.ckpt").exists()
+    return root
+
+
 @pytest.fixture(scope="module")
 def runs(cluster: None, tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> dict:
     """Every scenario submitted at once, and a thread that plays the scheduler's part."""
@@ -125,13 +147,11 @@ def runs(cluster: None, tmp_path_factory: pytest.TempPathFactory, dataset: Path)
             "callbacks.last_checkpoint.every_n_train_batches=2",
         ),
         "early": Submission(
-            base / "early",
+            killed_before_its_first_checkpoint(base / "early", dataset),
             dataset,
             *LONG,
             "exp_name=early",
             "trainer.max_epochs=2",
-            "data.samples_per_epoch=1600",  # a first epoch long enough to requeue it in
-            "callbacks.last_checkpoint.every_n_train_batches=null",
         ),
         "time_limit": Submission(
             base / "time_limit",
@@ -143,7 +163,7 @@ def runs(cluster: None, tmp_path_factory: pytest.TempPathFactory, dataset: Path)
             "callbacks.last_checkpoint.every_n_train_batches=null",  # saves: epoch ends, signal
         ),
     }
-    preempted, early, limited = runs["preempted"], runs["early"], runs["time_limit"]
+    preempted, limited = runs["preempted"], runs["time_limit"]
 
     def exists(run: Submission, path: str) -> bool:
         return (run.root / "experiment" / path).is_file()
@@ -152,8 +172,6 @@ def runs(cluster: None, tmp_path_factory: pytest.TempPathFactory, dataset: Path)
         """One look at the jobs, doing what is due: each action once, retried until it works."""
         if not preempted.requeued and exists(preempted, "pre/model/last.ckpt"):
             preempted.requeued = preempted.scheduler_says("scontrol", "requeue")
-        if not early.requeued and exists(early, "early/params.yaml"):
-            early.requeued = early.scheduler_says("scontrol", "requeue")
         # What SLURM sends signal_delay_s before a job's time limit (submitit asks for USR2),
         # sent once the first epoch has ended, so that it falls mid-training.
         if not limited.requeued and exists(limited, "limited/model/last.ckpt"):
@@ -213,10 +231,9 @@ def test_a_preempted_job_continues_to_the_same_end(runs: dict) -> None:
 def test_a_job_requeued_before_any_checkpoint_starts_over(runs: dict) -> None:
     run = runs["early"]
     output = run.wait()
-    assert run.requeued
     assert "has no checkpoint yet; starting it over" in output
     assert sessions(run.root, "early") == ["finished"]
-    assert last_step(run.root, "early") == (1, 2 * 100)
+    assert last_step(run.root, "early") == (1, 2 * STEPS_PER_EPOCH)
 
 
 def test_a_time_limit_saves_on_the_signal_and_the_job_finishes(runs: dict) -> None:
