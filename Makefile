@@ -29,10 +29,10 @@ train: $(VENV)/.runtime  ## Generate the synthetic data, train and test (ARGS=".
 	$(PY) train.py $(RUN_ARGS)
 	$(PY) test.py exp_name=$$($(PY) train.py $(RUN_ARGS) --cfg job --package exp_name)
 
-test: $(VENV)/.dev  ## Run the quick tests (about 30 seconds): every layer, in this process
+test: $(VENV)/.dev  ## Run the quick tests (about a minute): every layer, in this process
 	$(PY) -m pytest -m "not slow"
 
-test-all: $(VENV)/.dev  ## Run every test (under 10 minutes): processes, DVC, README, DDP, sweeps
+test-all: $(VENV)/.dev  ## Run every test (about 30 minutes): processes, DVC, README, DDP, SLURM, sweeps
 	$(PY) -m pytest
 
 repro: $(VENV)/.runtime  ## Run the DVC pipeline (dvc repro): data, check, train, test, curves
