@@ -58,16 +58,21 @@ def trained(dataset: Path) -> tuple[Segmenter, VesselDataModule, float]:
         str(dataset), augment=True, batch_size=8, samples_per_epoch=800, normalize="none"
     )
     model = small_unet()
-    trainer = L.Trainer(
+    fit_for_4_epochs(model, datamodule)
+    return model.eval(), datamodule, validation_f1(model, datamodule)
+
+
+def fit_for_4_epochs(model: L.LightningModule, datamodule: VesselDataModule, **trainer) -> None:
+    """Fit without validation, checkpoints or output: what the floors were measured with."""
+    L.Trainer(
         max_epochs=4,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         limit_val_batches=0,
-    )
-    trainer.fit(model, datamodule=datamodule)
-    return model.eval(), datamodule, validation_f1(model, datamodule)
+        **trainer,
+    ).fit(model, datamodule=datamodule)
 
 
 @pytest.fixture(scope="module")
@@ -101,16 +106,8 @@ def test_pix2pix_learns_within_a_short_run(dataset: Path, green_f1: float) -> No
     datamodule = VesselDataModule(
         str(dataset), augment=True, batch_size=16, samples_per_epoch=1600, normalize="dataset"
     )
-    trainer = L.Trainer(
-        max_epochs=4,
-        precision=pick_precision(cfg.trainer),  # bf16 where this CPU computes it, as train.py
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-    )
-    trainer.fit(model, datamodule=datamodule)
+    # bf16 where this CPU computes it, as train.py picks it
+    fit_for_4_epochs(model, datamodule, precision=pick_precision(cfg.trainer))
     f1 = validation_f1(model, datamodule)
     print(f"validation F1: pix2pix {f1:.3f}, green threshold {green_f1:.3f}")
     assert f1 > PIX2PIX_FLOOR
