@@ -29,11 +29,14 @@ train: $(VENV)/.runtime  ## Generate the synthetic data, train and test (ARGS=".
 	$(PY) train.py $(RUN_ARGS)
 	$(PY) test.py exp_name=$$($(PY) train.py $(RUN_ARGS) --cfg job --package exp_name)
 
-test: $(VENV)/.dev  ## Run the quick tests (about a minute): every layer, in this process
-	$(PY) -m pytest -m "not slow"
+# One pytest worker per core, each test file on one worker (its module fixtures built once).
+PYTEST := $(PY) -m pytest -n auto --dist loadfile
 
-test-all: $(VENV)/.dev  ## Run every test (about 30 minutes): processes, DVC, README, DDP, SLURM, sweeps
-	$(PY) -m pytest
+test: $(VENV)/.dev  ## Run the quick tests (under a minute): every layer, in-process
+	$(PYTEST) -m "not slow"
+
+test-all: $(VENV)/.dev  ## Run every test (about 15 minutes): processes, DVC, README, DDP, SLURM, sweeps
+	$(PYTEST)
 
 repro: $(VENV)/.runtime  ## Run the DVC pipeline (dvc repro): data, check, train, test, curves
 	$(VENV)/bin/dvc repro

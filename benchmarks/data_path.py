@@ -5,7 +5,9 @@
 The loader is the template's VesselDataModule composed from conf/ with data.augment=true and its
 default worker settings; it must deliver at least 3x what the U-Net and pix2pix training steps
 consume, or the model waits for data. Images are decoded once and cached in memory, so the first
-epoch pays for decoding and later epochs only cut and augment patches: both are reported.
+epoch pays for decoding and later epochs only cut and augment patches: both are reported. The
+same loader with the worker processes that `data.num_workers=auto` starts beside a GPU
+(min(CPUs, 8), persistent) is measured too: on a CPU training, `auto` starts none.
 """
 
 from __future__ import annotations
@@ -41,24 +43,29 @@ def epoch_seconds(loader: Any) -> tuple[float, int]:
     return time.perf_counter() - start, samples
 
 
-def loader_rates(data_root: Path, augment: bool, samples: int, epochs: int) -> dict[str, float]:
+def loader_rates(
+    data_root: Path, augment: bool, samples: int, epochs: int, workers: int | str = "auto"
+) -> dict[str, Any]:
     """Decoding time, first-epoch and cached-epoch rates (samples/s) of a fresh DataModule.
 
     The first epoch includes setup("fit"), which decodes the train and validate images, as a
-    training run's first epoch does.
+    training run's first epoch does, and the start of any worker processes. One loader serves
+    every epoch, as in a training run, so persistent workers are started once.
     """
     import torch
     from hydra.utils import instantiate
 
     cfg = compose([f"data.root={data_root}", f"data.augment={str(augment).lower()}"])
     cfg.data.samples_per_epoch = samples
+    cfg.data.num_workers = workers
     torch.manual_seed(0)
     datamodule = instantiate(cfg.data)
     start = time.perf_counter()
     datamodule.setup("fit")
     decode = time.perf_counter() - start
-    first, delivered = epoch_seconds(datamodule.train_dataloader())
-    cached = [epoch_seconds(datamodule.train_dataloader())[0] for _ in range(epochs - 1)]
+    loader = datamodule.train_dataloader()
+    first, delivered = epoch_seconds(loader)
+    cached = [epoch_seconds(loader)[0] for _ in range(epochs - 1)]
     images = len(datamodule.cache("train")) + len(datamodule.cache("validate"))
     return {
         "decode_s": decode,
@@ -66,7 +73,7 @@ def loader_rates(data_root: Path, augment: bool, samples: int, epochs: int) -> d
         "first": delivered / (decode + first),
         "cached": delivered / median(cached),
         "batch_size": cfg.data.batch_size,
-        "workers": cfg.data.num_workers,
+        "workers": loader.num_workers,
     }
 
 
@@ -91,10 +98,14 @@ def main() -> None:
     if args.quick:
         args.samples, args.epochs, args.steps, warmup = 64, 2, 2, 1
 
+    from data.data import loader_workers
+
     set_threads(args.threads)
     data_root = ensure_data(args.data_root)
     augmented = loader_rates(data_root, True, args.samples, args.epochs)
     plain = loader_rates(data_root, False, args.samples, args.epochs)
+    beside_gpu = loader_workers("auto", on_gpu=True)
+    workers = loader_rates(data_root, True, args.samples, args.epochs, beside_gpu)
     steps = {
         model: step_rate(model, data_root, args.steps, warmup) for model in ("unet", "pix2pix")
     }
@@ -104,6 +115,11 @@ def main() -> None:
         ["loader, augment=true, first epoch (decoding included)", augmented["first"]],
         ["loader, augment=true, later epochs (images cached)", augmented["cached"]],
         ["loader, augment=false, later epochs (images cached)", plain["cached"]],
+        [
+            f"loader, augment=true, later epochs, {beside_gpu} persistent workers "
+            "(what num_workers=auto starts beside a GPU)",
+            workers["cached"],
+        ],
         *[
             [f"training step: {model} (forward, loss, backward, step)", steps[model]]
             for model in steps
@@ -111,7 +127,8 @@ def main() -> None:
     ]
     print_table(
         f"Data path: samples per second, batch {batch}, "
-        f"num_workers={augmented['workers']} (the default), {args.samples} patches per epoch",
+        f"num_workers={augmented['workers']} (what the default, auto, starts on a CPU) unless "
+        f"said, {args.samples} patches per epoch",
         ["path", "samples/s", "ms per batch"],
         [[name, fmt(rate, 0), fmt(1000 * batch / rate, 2)] for name, rate in rows],
         notes=[machine_note(args.threads)],

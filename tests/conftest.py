@@ -22,6 +22,16 @@ SUITE_PLUGINS = REPO / "tests" / "suite_plugins"
 sys.path.insert(0, str(SUITE_PLUGINS))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test` runs `-n auto`), share the cores among the workers: torch
+    would otherwise give every worker, and every process it starts, a thread per core, and threads
+    that outnumber the cores spin against each other (a fit then runs many times slower)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        os.environ["OMP_NUM_THREADS"] = str(max(1, cores // workers))  # torch reads it on import
+
+
 def make_dataset(root: Path, n_train: int = 6, n_test: int = 2, val_count: int = 2) -> Path:
     """Generate a small synthetic dataset in DRIVE's layout and write its manifests."""
     generate(root, seed=0, n_train=n_train, n_test=n_test)

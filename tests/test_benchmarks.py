@@ -19,12 +19,15 @@ import pytest
 from benchmarks.common import parse_tables, print_table, step_times
 from benchmarks.switches import SWITCHES
 from tests.conftest import REPO, script_env
+from tests.readme import readme_command
 
 
-def benchmark_output(name: str, *args: str) -> str:
-    """Run `python -m benchmarks.<name> --quick <args>` from the repository; return its output."""
+def benchmark_output(command: list[str], *args: str) -> str:
+    """Run the README's `python -m benchmarks.<name>` with `--quick <args>` from the repository;
+    return its output."""
+    assert command[:2] == ["python", "-m"], command
     result = subprocess.run(
-        [sys.executable, "-m", f"benchmarks.{name}", "--quick", *args],
+        [sys.executable, *command[1:], "--quick", *args],
         cwd=REPO,
         env=script_env(),
         capture_output=True,
@@ -35,9 +38,9 @@ def benchmark_output(name: str, *args: str) -> str:
     return result.stdout
 
 
-def run_benchmark(name: str, *args: str) -> dict[str, list[dict[str, str]]]:
-    """The tables of `python -m benchmarks.<name> --quick <args>`."""
-    return parse_tables(benchmark_output(name, *args))
+def run_benchmark(command: list[str], *args: str) -> dict[str, list[dict[str, str]]]:
+    """The tables of the README's `python -m benchmarks.<name>`, run with `--quick <args>`."""
+    return parse_tables(benchmark_output(command, *args))
 
 
 def table(tables: dict[str, list[dict[str, str]]], title_start: str) -> list[dict[str, str]]:
@@ -63,7 +66,10 @@ def test_step_times_are_start_to_start_intervals_after_warmup() -> None:
 
 @pytest.mark.slow
 def test_overhead(dataset: Path) -> None:
-    rows = table(run_benchmark("overhead", "--data-root", str(dataset)), "Framework overhead")
+    rows = table(
+        run_benchmark(readme_command("python -m benchmarks.overhead"), "--data-root", str(dataset)),
+        "Framework overhead",
+    )
     assert [row["model"] for row in rows] == ["unet", "pix2pix"]
     for row in rows:
         assert positive(row["hand-written loop"]) and positive(row["template (Lightning)"])
@@ -73,9 +79,12 @@ def test_overhead(dataset: Path) -> None:
 
 @pytest.mark.slow
 def test_data_path(dataset: Path) -> None:
-    tables = run_benchmark("data_path", "--data-root", str(dataset))
+    tables = run_benchmark(
+        readme_command("python -m benchmarks.data_path"), "--data-root", str(dataset)
+    )
     rates = {row["path"]: row for row in table(tables, "Data path: samples per second")}
-    assert len(rates) == 5
+    assert len(rates) == 6
+    assert any("persistent workers" in path for path in rates)
     assert any(path.startswith("loader, augment=true, first epoch") for path in rates)
     assert any(path.startswith("training step: pix2pix") for path in rates)
     assert all(
@@ -91,7 +100,7 @@ def test_data_path(dataset: Path) -> None:
 
 @pytest.mark.slow
 def test_cli_paths_do_not_import_torch() -> None:
-    rows = table(run_benchmark("cli"), "Command line")
+    rows = table(run_benchmark(readme_command("python -m benchmarks.cli")), "Command line")
     assert [row["command"] for row in rows] == [
         "train.py --help",
         "train.py --cfg job",
@@ -105,7 +114,7 @@ def test_cli_paths_do_not_import_torch() -> None:
 
 @pytest.mark.slow
 def test_time_to_result() -> None:
-    output = benchmark_output("time_to_result")
+    output = benchmark_output(readme_command("python -m benchmarks.time_to_result"))
     rows = {row["stage"]: row for row in table(parse_tables(output), "Time to result")}
     assert list(rows) == [
         "data preparation",
@@ -147,7 +156,9 @@ def in_effect(switch_name: str, threads: int) -> str:
 def test_switches(dataset: Path) -> None:
     threads = 2
     args = ("--data-root", str(dataset), "--threads", str(threads))
-    rows = table(run_benchmark("switches", *args), "Speed switches")
+    rows = table(
+        run_benchmark(readme_command("python -m benchmarks.switches"), *args), "Speed switches"
+    )
     assert [row["switch"] for row in rows] == [switch.name for switch in SWITCHES]
     for row in rows:
         if "compile" in row["switch"]:  # --quick skips torch.compile: its first compile takes ~30 s
@@ -164,7 +175,10 @@ def test_switches(dataset: Path) -> None:
 def test_pix2pix_curves(dataset: Path, tmp_path: Path) -> None:
     svg = tmp_path / "curves.svg"
     args = ("--data-root", str(dataset), "--svg", str(svg))
-    rows = table(run_benchmark("pix2pix_curves", *args), "pix2pix at equal steps")
+    rows = table(
+        run_benchmark(readme_command("python -m benchmarks.pix2pix_curves"), *args),
+        "pix2pix at equal steps",
+    )
     assert [row["run"].split(":")[0] for row in rows] == [
         "template",
         "hand-written loop, same recipe",
@@ -177,6 +191,6 @@ def test_pix2pix_curves(dataset: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_predict() -> None:
-    rows = table(run_benchmark("predict"), "Prediction speed")
+    rows = table(run_benchmark(readme_command("python -m benchmarks.predict")), "Prediction speed")
     assert [row["photograph"].split(",")[0] for row in rows] == ["DRIVE size", "large"]
     assert all(positive(row["photographs/s"]) and positive(row["process peak MB"]) for row in rows)

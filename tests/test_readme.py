@@ -2,8 +2,10 @@
 run here as written, in a fresh fork of the repository, cut short. Training runs a few batches
 (overrides appended, and the same overrides in the fork's params.yaml for the DVC pipeline), testing
 one batch (the fork's trainer config), benchmarks `--quick` on a small dataset, and `make test` /
-`make test-all` collect the suite without running it. Only what cannot run here is skipped
-(SKIPPED: an account, the internet, shell set-up), and each block prints what it skipped and why.
+`make test-all` collect the suite without running it. A command that another test takes with
+`readme_command(...)` (tests/readme.py) runs there instead, once, with that test's checks. Only
+what cannot run at all is skipped (SKIPPED: an account, the internet, shell set-up), and each block
+prints what it skipped or left to another test, and why.
 
 A quick test checks that the README still documents the commands the template exists for.
 """
@@ -11,6 +13,7 @@ A quick test checks that the README still documents the commands the template ex
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import re
 import shutil
@@ -25,6 +28,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, cli_env, copy_repository
+from tests.readme import readme_blocks, taken_commands, without_comment
 
 # Appended to every training command (the last value of a key wins in Hydra): the commands are
 # checked here, not the models.
@@ -51,29 +55,11 @@ HEADINGS = ("Reproducing with DVC", "One experiment, one branch")
 QUEUE_WAIT_S = 420  # two queued pipeline runs, each cut short, on a busy 2-core machine
 
 
-def readme_blocks() -> list[tuple[str, list[str]]]:
-    """(name, commands) of each ```bash block and of the lifecycle table, in README order."""
-    text = (REPO / "README.md").read_text()
-    blocks = []
-    for match in re.finditer(r"```bash\n(.*?)```", text, re.S):
-        line = text[: match.start()].count("\n") + 1
-        heading = re.findall(r"^#+ (.*)$", text[: match.start()], re.M)[-1]
-        commands = [c for c in match.group(1).splitlines() if c.strip()]
-        blocks.append((f"{heading} (line {line})", commands))
-    lifecycle = text.split("## The lifecycle, command by command")[1].split("\n\n")[1]
-    table = re.findall(r"`((?:python|make) [^`]*)`", lifecycle)
-    blocks.append(("lifecycle table", table))
-    return blocks
-
-
-def without_comment(command: str) -> str:
-    """The command as a shell would run it: without its trailing `# ...` note."""
-    return re.sub(r"\s+#\s.*$", "", command).strip()
-
-
 def skip_reason(command: str) -> str | None:
     """Why `command` is not run here, or None when it is."""
     command = without_comment(command)
+    if command in taken_commands():
+        return f"run by {taken_commands()[command]}, which checks what it does"
     return next((why for start, why in SKIPPED.items() if command.startswith(start)), None)
 
 
@@ -167,7 +153,7 @@ def wait_for_queue(fork: Fork) -> None:
     assert tasks and "Failed" not in states, status
 
 
-def assert_collaborator_has_the_same_bytes(fork: Fork) -> None:
+def collaborator_has_the_same_bytes(fork: Fork, output: str) -> None:
     """After `dvc pull` in a fresh clone: what `dvc add` tracks, and every output DVC caches,
     arrived byte for byte."""
     listed = subprocess.run(
@@ -204,9 +190,85 @@ def differing_files(mine: Path, theirs: Path) -> list[str]:
     ]
 
 
-# What the README's own words ask for around a command: wait before it, or check after it.
+def exp_show(fork: Fork) -> list[dict]:
+    """`dvc exp show --json`: one entry per experiment, with its params and metrics."""
+    table = json.loads(dvc(fork, "exp", "show", "--json"))
+    return [e["revs"][0]["data"] for commit in table for e in (commit.get("experiments") or [])]
+
+
+def pipeline_ran(fork: Fork, output: str) -> None:
+    """After a `dvc repro`: every stage ran on the dataset params.yaml names, with test scores."""
+    params = yaml.safe_load((fork.repo / "params.yaml").read_text())
+    lock = yaml.safe_load((fork.repo / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"generate", "prepare", "check", "train", "test", "curves"}
+    root = fork.repo / params["data_root"]
+    assert (root / "validate.txt").is_file(), "prepare wrote the dataset's manifests"
+    resolved = yaml.safe_load((fork.repo / "experiment/pipeline/params.yaml").read_text())
+    assert (resolved["data"]["name"], resolved["data"]["root"]) == (
+        params["data"],
+        params["data_root"],
+    ), "train ran on the folder the quality gate checked"
+    assert "Running stage 'check'" in output
+    if params["data"] == "drive":  # the dvc-added raw folders: hashed as they were, untouched
+        assert "up to date" in dvc(fork, "status", "data/DRIVE/training.dvc", "data/DRIVE/test.dvc")
+    metrics = json.loads(dvc(fork, "metrics", "show", "--json"))
+    scores = next(iter(metrics.values()))["data"]["experiment/pipeline/result/metrics.json"]
+    assert {"f1", "auroc", "sensitivity"} <= set(scores["data"])
+
+
+def only_importing_stages_go_stale(fork: Fork, output: str) -> None:
+    """After `make repro` has found nothing to do: an edit of a file no stage imports makes
+    nothing stale, one of the loss makes train and test stale (not the data stages), and one of
+    conf/ the same; undone, the pipeline is up to date again."""
+    assert "Data and pipelines are up to date" in output + dvc(fork, "status")
+    edits = {
+        "bookkeeping/report.py": ("\n# a new column, some day\n", False),
+        "utils/loss.py": ("\n# a tweak of the loss\n", True),
+        "conf/model/unet.yaml": ("\n# a wider net, some day\n", True),
+    }
+    for path, (line, stale) in edits.items():
+        file = fork.repo / path
+        original = file.read_text()
+        file.write_text(original + line)
+        status = dvc(fork, "status")
+        file.write_text(original)
+        if not stale:
+            assert "Data and pipelines are up to date" in status, f"{path}:\n{status}"
+            continue
+        assert "train:" in status and "test:" in status, f"{path}:\n{status}"
+        assert "prepare:" not in status and "check:" not in status, f"{path}:\n{status}"
+    assert "Data and pipelines are up to date" in dvc(fork, "status")
+
+
+def every_experiment_is_scored(fork: Fork, output: str) -> None:
+    """After `dvc exp show`: the README's pix2pix run and both queued models, with test scores."""
+    experiments = exp_show(fork)
+    scored = [
+        e["params"]["params.yaml"]["data"]["model"]
+        for e in experiments
+        if e.get("metrics", {}).get("experiment/pipeline/result/metrics.json")
+    ]
+    assert sorted(scored) == ["pix2pix", "pix2pix", "unet"], (scored, output)
+
+
+def plots_page_has_the_curves(fork: Fork, output: str) -> None:
+    """After `dvc plots show`: the page holds DVC's own plots and the offline curves.svg."""
+    svg = (fork.repo / "experiment/pipeline/log/curves.svg").read_text()
+    # The fork trains 2 batches an epoch: too few for a train/loss row, so validation's alone.
+    assert all(f">{metric} (last " in svg for metric in ("val/f1", "val/auroc")), svg
+    page = (fork.repo / "dvc_plots/index.html").read_text()
+    assert "curves.svg" in page and "val/f1" in page
+
+
+# What the README's own words ask for around a command: wait before it, or check what it did.
 BEFORE: dict[str, Callable[[Fork], None]] = {"dvc queue status": wait_for_queue}
-AFTER: dict[str, Callable[[Fork], None]] = {"dvc pull": assert_collaborator_has_the_same_bytes}
+AFTER: dict[str, Callable[[Fork, str], None]] = {
+    "dvc repro": pipeline_ran,
+    "make repro": only_importing_stages_go_stale,
+    "dvc exp show": every_experiment_is_scored,
+    "dvc plots show": plots_page_has_the_curves,
+    "dvc pull": collaborator_has_the_same_bytes,
+}
 
 
 @pytest.fixture(scope="module")
@@ -220,10 +282,12 @@ def drive_like(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 BLOCKS = readme_blocks()
+# A block whose every command is skipped or taken by another test has nothing to run here.
+RUN_HERE = [(name, list(c)) for name, c in BLOCKS if not all(skip_reason(x) for x in c)]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "commands"), BLOCKS, ids=[name for name, _ in BLOCKS])
+@pytest.mark.parametrize(("name", "commands"), RUN_HERE, ids=[name for name, _ in RUN_HERE])
 def test_readme_commands_run(
     name: str, commands: list[str], tmp_path: Path, drive_like: Path, dataset: Path
 ) -> None:
@@ -253,9 +317,9 @@ def test_readme_commands_run(
         assert done.returncode == 0, (
             f"README: {command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}{report}"
         )
-        for start, step in AFTER.items():
+        for start, check in AFTER.items():
             if plain.startswith(start):
-                step(fork)
+                check(fork, done.stdout + done.stderr)
         ran.append(f"\n  {time.monotonic() - started:5.1f} s  {plain}")
     print(f"\n{name}: ran {len(ran)} of {len(commands)} commands{''.join(ran)}{report}")
     assert ran, f"{name}: none of its commands ran here{report}"
@@ -268,13 +332,27 @@ def test_readme_documents_the_mission() -> None:
     assert not missing, (
         f"README.md no longer shows, in a bash block or the lifecycle table: {missing}"
     )
-    skipped = [c for c in commands if any(c.startswith(m) for m in MISSION) and skip_reason(c)]
-    assert not skipped, f"commands of the mission must run in this test: {skipped}"
+    skipped = [
+        c
+        for c in commands
+        if any(c.startswith(m) for m in MISSION) and skip_reason(c) and c not in taken_commands()
+    ]
+    assert not skipped, (
+        f"commands of the mission must run, here or in a test that takes them: {skipped}"
+    )
     text = (REPO / "README.md").read_text()
     headings = re.findall(r"^#+ (.*)$", text, re.M)
     assert set(HEADINGS) <= set(headings), f"README.md lacks {set(HEADINGS) - set(headings)}"
     dangling = [ref for ref in re.findall(r'see "([^"]+)"', text) if ref not in headings]
     assert not dangling, f"README.md refers to sections that do not exist: {dangling}"
+
+
+def test_every_taken_command_is_in_the_readme() -> None:
+    """A test that takes a README command runs what the README shows: each one it takes is there
+    (the quick tier says so at once, before the slow test that runs it)."""
+    commands = {without_comment(c) for _, block in BLOCKS for c in block}
+    stale = {c: test for c, test in taken_commands().items() if c not in commands}
+    assert taken_commands() and not stale, f"commands README.md no longer shows: {stale}"
 
 
 def test_every_skip_is_still_needed() -> None:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import copy_repository, run_script
+from tests.readme import readme_command
 from tests.test_folder import tree_digest
 
 pytestmark = pytest.mark.slow
@@ -60,26 +61,26 @@ def test_overwrite_with_a_bad_name_deletes_nothing(
     assert tree_digest(fork.parent) == before
 
 
-def sweep(tmp_path: Path, dataset: Path, *overrides: str):
-    return run_script(
-        "train.py", "-m", "debug=fast", f"data.root={dataset}", *QUIET, *overrides, cwd=tmp_path
-    )
+def sweep(tmp_path: Path, command: list[str], dataset: Path, *overrides: str):
+    """The README's sweep `command` (its words after `python`), on the small dataset."""
+    return run_script(*command, f"data.root={dataset}", *QUIET, *overrides, cwd=tmp_path)
 
 
 def test_a_seed_sweep_gives_each_job_a_folder_and_a_repeat_is_refused(
     tmp_path: Path, dataset: Path
 ) -> None:
-    first = sweep(tmp_path, dataset, "seed=1,2", "overwrite=false")
+    seeds = readme_command("python train.py -m seed=1,2,3 debug=fast")[1:]
+    first = sweep(tmp_path, seeds, dataset, "overwrite=false")
     assert first.returncode == 0, first.stderr
-    jobs = [tmp_path / f"experiment/unet_synthetic_debug_fast_seed-{s}" for s in (1, 2)]
-    assert [yaml.safe_load((job / "params.yaml").read_text())["seed"] for job in jobs] == [1, 2]
+    jobs = [tmp_path / f"experiment/unet_synthetic_debug_fast_seed-{s}" for s in (1, 2, 3)]
+    assert [yaml.safe_load((job / "params.yaml").read_text())["seed"] for job in jobs] == [1, 2, 3]
 
     def experiments() -> dict[str, str]:  # a sweep also writes experiment/multirun/<time>/
         digest = tree_digest(tmp_path / "experiment")
         return {path: sha for path, sha in digest.items() if not path.startswith("multirun/")}
 
     before = experiments()
-    again = sweep(tmp_path, dataset, "seed=1,2", "overwrite=false")
+    again = sweep(tmp_path, seeds, dataset, "overwrite=false")
     assert (
         again.returncode == 1 and "unet_synthetic_debug_fast_seed-1 already exists" in again.stderr
     )
@@ -88,7 +89,8 @@ def test_a_seed_sweep_gives_each_job_a_folder_and_a_repeat_is_refused(
 
 
 def test_a_learning_rate_sweep_gives_each_job_a_folder(tmp_path: Path, dataset: Path) -> None:
-    result = sweep(tmp_path, dataset, "model.optimizer.lr=1e-3,3e-4")
+    command = readme_command("python train.py -m model.optimizer.lr=1e-3,3e-4 debug=fast")
+    result = sweep(tmp_path, command[1:], dataset)
     assert result.returncode == 0, result.stderr
     for lr in ("0.001", "0.0003"):
         params = (

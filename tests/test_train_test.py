@@ -11,6 +11,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.conftest import run_script
+from tests.readme import readme_command
 
 pytestmark = pytest.mark.slow
 
@@ -69,13 +70,9 @@ def test_missing_drive_stops_before_any_work(tmp_path: Path) -> None:
 
 
 def test_overfit_mode_drives_the_training_loss_down(tmp_path: Path, dataset: Path) -> None:
+    command = readme_command("python train.py debug=overfit logger=csv")
     result = run_script(
-        "train.py",
-        "debug=overfit",
-        f"data.root={dataset}",
-        "logger=csv",
-        "trainer.max_epochs=100",
-        cwd=tmp_path,
+        *command[1:], f"data.root={dataset}", "trainer.max_epochs=100", cwd=tmp_path
     )
     check_ok(result)
     log = tmp_path / "experiment/unet_synthetic_debug_overfit/log/csv/metrics.csv"
