@@ -1,15 +1,22 @@
 """Tables of experiments from their folders: what ran, and how well.
 
-    python -m bookkeeping.report                  # every experiment: settings, scores and costs
+    python -m bookkeeping.report                  # every experiment, then repeated configurations
     python -m bookkeeping.report <exp_a> <exp_b>  # two experiments, parameter by parameter
 
-Reads experiment/<name>/params.yaml, record.yaml and result/metrics.json; imports no torch.
+Experiments whose resolved configurations differ only in a key of REPEAT_KEYS (`seed`,
+`data.fold`) are one configuration measured several times: the listing adds a row per such group
+with each score as mean +- standard deviation over its n runs, and comparing two experiments
+compares their groups. The rule for "larger than the spread": Welch's t-test (scipy, two-sided,
+no equal-variance assumption) gives p < ALPHA; with fewer than two runs on a side there is no
+verdict. Reads experiment/<name>/params.yaml, record.yaml and result/metrics.json; imports no torch.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +27,9 @@ from bookkeeping.record import read_record
 from utils.base import UserError, exit_cleanly_on
 
 METRICS = (("val F1", "val/f1"), ("test F1", "f1"), ("test AUC", "auroc"))
+# Keys that repeat a configuration instead of changing it (a seed sweep, the folds of K-fold).
+REPEAT_KEYS = ("seed", "data.fold")
+ALPHA = 0.05  # Welch's t-test: a difference of means with p below this exceeds the spread
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -57,6 +67,86 @@ def summary(folder: ExperimentFolder) -> dict[str, Any]:
     return row
 
 
+def configuration(folder: ExperimentFolder) -> str:
+    """The experiment's resolved configuration without its name, its folders or REPEAT_KEYS: equal
+    for runs of one configuration (as a canonical JSON string)."""
+    params = yaml.safe_load(folder.params.read_text()) or {}
+    anonymous = ExperimentFolder(folder.root, "any").moved_params(params, folder.name)
+    flat = {k: v for k, v in flatten(anonymous).items() if k not in REPEAT_KEYS}
+    return json.dumps(flat, sort_keys=True, default=str)
+
+
+def groups(found: list[ExperimentFolder]) -> list[list[ExperimentFolder]]:
+    """The experiments in groups of one configuration, in the order of their first member."""
+    grouped: dict[str, list[ExperimentFolder]] = {}
+    for folder in found:
+        grouped.setdefault(configuration(folder), []).append(folder)
+    return list(grouped.values())
+
+
+def scores(members: list[ExperimentFolder], title: str) -> list[float]:
+    """The score `title` (a column of METRICS) of each member that has it."""
+    return [value for m in members if (value := summary(m)[title]) is not None]
+
+
+def spread(values: list[float]) -> str | None:
+    """`mean +- std` of the values (sample standard deviation), the value alone for one."""
+    if not values:
+        return None
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} +- {statistics.stdev(values):.4f}"
+
+
+def group_row(members: list[ExperimentFolder]) -> dict[str, Any]:
+    """One row per configuration: its experiments' common name, n, and each score's spread."""
+    first = summary(members[0])
+    names = [m.name for m in members]
+    common = os.path.commonprefix(names)
+    row = {
+        "experiments": names[0] if len(names) == 1 else f"{common}* ({len(names)})",
+        "n": len(members),
+        **{key: first[key] for key in ("model", "data", "aug", "epochs")},
+    }
+    for title, _ in METRICS:
+        row[title] = spread(scores(members, title))
+    return row
+
+
+def welch(a: list[float], b: list[float]) -> tuple[float | None, str]:
+    """Welch's t-test of two sets of scores: (p, verdict in words)."""
+    if len(a) < 2 or len(b) < 2:
+        return None, "no verdict: needs 2+ runs of each (e.g. -m seed=1,2,3)"
+    if statistics.stdev(a) == statistics.stdev(b) == 0:  # no spread at all: the means decide
+        same = statistics.mean(a) == statistics.mean(b)
+        return (1.0, "equal") if same else (0.0, f"larger than the spread (p < {ALPHA})")
+    from scipy.stats import ttest_ind
+
+    p = float(ttest_ind(a, b, equal_var=False).pvalue)
+    return p, f"larger than the spread (p < {ALPHA})" if p < ALPHA else "within the spread"
+
+
+def compare_groups(a: list[ExperimentFolder], b: list[ExperimentFolder]) -> str:
+    """Each score of two configurations over their runs, and whether they differ beyond noise."""
+    rows = []
+    for title, _ in METRICS:
+        values = scores(a, title), scores(b, title)
+        if not all(values):
+            continue
+        p, verdict = welch(*values)
+        rows.append(
+            {
+                "score": title,
+                f"{a[0].name} (n={len(values[0])})": spread(values[0]),
+                f"{b[0].name} (n={len(values[1])})": spread(values[1]),
+                "difference": statistics.mean(values[1]) - statistics.mean(values[0]),
+                "Welch p": p,
+                "verdict": verdict,
+            }
+        )
+    return format_table(rows)
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     """Rows of equal keys as an aligned plain-text table; floats to 4 decimals."""
     if not rows:
@@ -90,7 +180,32 @@ def compare(exp_a: ExperimentFolder, exp_b: ExperimentFolder) -> str:
         if flat[0].get(key) != flat[1].get(key)
     ]
     differences = format_table(rows) if rows else "(no parameter differs)"
-    return differences + "\n\n" + format_table([summary(exp_a), summary(exp_b)])
+    text = differences + "\n\n" + format_table([summary(exp_a), summary(exp_b)])
+    found = experiments(exp_a.root)
+    by_config = {configuration(m): group for group in groups(found) for m in group}
+    group_a, group_b = by_config[configuration(exp_a)], by_config[configuration(exp_b)]
+    if group_a is group_b:
+        return text + f"\n\nBoth are runs of one configuration ({len(group_a)} runs)."
+    if len(group_a) > 1 or len(group_b) > 1:
+        heading = "Their configurations over every run (differing only in " + (
+            ", ".join(REPEAT_KEYS) + "):"
+        )
+        text += "\n\n" + heading + "\n" + compare_groups(group_a, group_b)
+    return text
+
+
+def listing(root: Path) -> str:
+    """Every experiment, then one row per configuration run more than once."""
+    found = experiments(root)
+    if not found:
+        return f"No experiment in {root}/."
+    text = format_table([summary(e) for e in found])
+    repeated = [group_row(g) for g in groups(found) if len(g) > 1]
+    if repeated:
+        keys = " or ".join(REPEAT_KEYS)
+        text += f"\n\nRepeated configurations (differing only in {keys}), mean +- std:\n"
+        text += format_table(repeated)
+    return text
 
 
 @exit_cleanly_on(UserError)
@@ -104,12 +219,7 @@ def main() -> None:
     if args.names:
         print(compare(*(ExperimentFolder(args.root, name).require() for name in args.names)))
     else:
-        found = experiments(args.root)
-        print(
-            format_table([summary(e) for e in found])
-            if found
-            else f"No experiment in {args.root}/."
-        )
+        print(listing(args.root))
 
 
 if __name__ == "__main__":

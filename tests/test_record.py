@@ -12,7 +12,7 @@ import yaml
 
 from bookkeeping.folder import ExperimentFolder
 from bookkeeping.record import data_version, git_state, recorded_session, redact, redact_argument
-from bookkeeping.report import compare, flatten, summary
+from bookkeeping.report import compare, flatten, listing, summary
 
 
 def test_secret_named_keys_and_arguments_are_redacted() -> None:
@@ -107,3 +107,42 @@ def test_report_summary_and_comparison(tmp_path: Path) -> None:
     differing = table.split("\n\n")[0]
     assert "seed" in differing and "callbacks" not in differing and "exp_name" not in differing
     assert flatten({"a": {"b": 1}, "c": [1]}) == {"a.b": 1, "c": [1]}
+
+
+def write_experiment(root: Path, name: str, seed: int, f1: float, lr: float) -> ExperimentFolder:
+    """An experiment folder as train.py and test.py leave it, for the report to read."""
+    folder = ExperimentFolder(root, name)
+    params = {
+        "exp_name": name,
+        "seed": seed,
+        "paths": {"experiment_root": str(root)},
+        "model": {"name": "unet", "optimizer": {"lr": lr}},
+        "data": {"name": "synthetic", "augment": False},
+        "callbacks": {"ckpt": {"dirpath": str(folder.model_dir)}},
+    }
+    folder.create(yaml.safe_dump(params))
+    folder.metrics.write_text(json.dumps({"f1": f1, "auroc": 0.9}))
+    return folder
+
+
+def test_report_groups_seeds_and_says_whether_a_difference_exceeds_the_spread(
+    tmp_path: Path,
+) -> None:
+    for seed, (low, high, close) in enumerate([(0.60, 0.80, 0.61), (0.62, 0.81, 0.59)] * 2):
+        write_experiment(tmp_path, f"low_seed-{seed}", seed, low, 1e-4)
+        write_experiment(tmp_path, f"high_seed-{seed}", seed, high, 1e-3)
+        write_experiment(tmp_path, f"close_seed-{seed}", seed, close, 3e-4)
+    write_experiment(tmp_path, "single", 0, 0.7, 2e-3)
+    text = listing(tmp_path)
+    grouped = text.split("mean +- std:\n")[1].splitlines()
+    assert len(grouped) == 4, text  # a header and three groups; `single` is no group
+    [low] = [line for line in grouped if line.startswith("low_seed-* (4)")]
+    assert "0.6100 +- 0.0115" in low and " 4 " in low, low
+
+    def verdict(a: str, b: str) -> str:
+        return compare(ExperimentFolder(tmp_path, a), ExperimentFolder(tmp_path, b))
+
+    assert "larger than the spread" in verdict("low_seed-0", "high_seed-2")
+    assert "within the spread" in verdict("low_seed-0", "close_seed-1")
+    assert "no verdict: needs 2+ runs" in verdict("single", "low_seed-1")
+    assert "Both are runs of one configuration (4 runs)" in verdict("low_seed-0", "low_seed-3")

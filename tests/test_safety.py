@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import copy_repository, run_script
+from tests.conftest import copy_repository, run_module, run_script
 from tests.readme import readme_command
 from tests.test_folder import tree_digest
 
@@ -74,6 +74,11 @@ def test_a_seed_sweep_gives_each_job_a_folder_and_a_repeat_is_refused(
     assert first.returncode == 0, first.stderr
     jobs = [tmp_path / f"experiment/unet_synthetic_debug_fast_seed-{s}" for s in (1, 2, 3)]
     assert [yaml.safe_load((job / "params.yaml").read_text())["seed"] for job in jobs] == [1, 2, 3]
+    report = run_module("bookkeeping.report", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    grouped = report.stdout.split("mean +- std:\n")[1].splitlines()[1:]
+    assert len(grouped) == 1 and grouped[0].startswith("unet_synthetic_debug_fast_seed-* (3)  3 ")
+    assert " +- " in grouped[0], report.stdout  # each score over the three seeds
 
     def experiments() -> dict[str, str]:  # a sweep also writes experiment/multirun/<time>/
         digest = tree_digest(tmp_path / "experiment")
