@@ -19,12 +19,19 @@ from torch.utils.data import DataLoader, Dataset
 from data.manifest import (
     SPLITS,
     DataError,
+    Sample,
     load_sample,
     manifest_path,
     read_manifest,
     split_leaks,
 )
-from data.normalize import check_mode, dataset_statistics, normalize, statistics_for
+from data.normalize import (
+    check_mode,
+    dataset_statistics,
+    normalize,
+    pooled_statistics,
+    statistics_for,
+)
 
 SOURCES = ("synthetic", "drive", None)  # who writes missing manifests (VesselDataModule)
 
@@ -37,11 +44,11 @@ class CachedImages:
     def __init__(
         self,
         root: Path,
-        split: str,
+        samples: list[Sample],
         normalize: str = "none",
         dataset_statistics: dict | None = None,
     ) -> None:
-        decoded = [load_sample(root, s) for s in read_manifest(manifest_path(root, split))]
+        decoded = [load_sample(root, s) for s in samples]
         self.names = [d.name for d in decoded]
         self.images = [torch.from_numpy(d.image).permute(2, 0, 1).contiguous() for d in decoded]
         self.labels = [torch.from_numpy(d.label)[None] for d in decoded]
@@ -212,6 +219,8 @@ class VesselDataModule(L.LightningDataModule):
         generator_seed: int = 0,
         normalize: str = "dataset",
         normalization: dict | None = None,
+        folds: int | None = None,
+        fold: int = 0,
     ) -> None:
         super().__init__()
         for key, value, least in (
@@ -223,6 +232,15 @@ class VesselDataModule(L.LightningDataModule):
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise DataError(f"data.{key}={value!r}: expected a whole number >= {least}.")
+        if folds is not None and (
+            isinstance(folds, bool) or not isinstance(folds, int) or folds < 2
+        ):
+            raise DataError(
+                f"data.folds={folds!r}: expected null (the manifests' split) or K >= 2."
+            )
+        if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < (folds or 1):
+            allowed = f"0 to {folds - 1} (data.folds={folds})" if folds else "0 without data.folds"
+            raise DataError(f"data.fold={fold!r}: expected {allowed}.")
         if source not in SOURCES:
             raise DataError(
                 f"data.source={source!r}: expected synthetic (generate the built-in data), "
@@ -243,6 +261,8 @@ class VesselDataModule(L.LightningDataModule):
         # The training split's mean and std for normalize=dataset: test.py and predict.py pass
         # the ones the experiment was trained with; None reads them from the dataset folder.
         self.normalization = normalization
+        self.folds = folds
+        self.fold = fold
         self._caches: dict[str, CachedImages] = {}
 
     def prepare_data(self) -> None:
@@ -272,13 +292,41 @@ class VesselDataModule(L.LightningDataModule):
 
         prepare(self.root, self.source, val_count=self.val_count, seed=self.generator_seed)
 
+    def samples(self, split: str) -> list[Sample]:
+        """The samples of a split: its manifest's, or with `folds` K, fold `fold` of the training
+        and validation samples together (sorted by image path, every K-th from the fold's
+        position) for validation and the other folds for training. The test split is never
+        touched."""
+        if self.folds is None or split == "test":
+            return read_manifest(manifest_path(self.root, split))
+        pool = read_manifest(manifest_path(self.root, "train"))
+        pool += read_manifest(manifest_path(self.root, "validate"))
+        pool.sort(key=lambda sample: sample.image)
+        if self.folds > len(pool):
+            raise DataError(
+                f"data.folds={self.folds}: the training and validation splits of {self.root} "
+                f"hold {len(pool)} samples, fewer than one per fold."
+            )
+        held_out = pool[self.fold :: self.folds]
+        return held_out if split == "validate" else [s for s in pool if s not in held_out]
+
     def cache(self, split: str) -> CachedImages:
         """The decoded images of a split, loaded on first use."""
         if split not in self._caches:
             if self.normalize == "dataset" and self.normalization is None:
-                self.normalization = dataset_statistics(self.root)
-            self._caches[split] = CachedImages(self.root, split, self.normalize, self.normalization)
+                self.normalization = self.fold_statistics() or dataset_statistics(self.root)
+            self._caches[split] = CachedImages(
+                self.root, self.samples(split), self.normalize, self.normalization
+            )
         return self._caches[split]
+
+    def fold_statistics(self) -> dict[str, list[float]] | None:
+        """With `folds`, the mean and std of this fold's training images (normalization.json
+        holds the manifests' training split's, which includes this fold's validation images)."""
+        if self.folds is None:
+            return None
+        decoded = [load_sample(self.root, sample) for sample in self.samples("train")]
+        return pooled_statistics([d.image for d in decoded], [d.fov for d in decoded])
 
     def training_statistics(self) -> dict[str, dict]:
         """{statistic: {min, median, max}} of the training images inside their field of view

@@ -355,3 +355,39 @@ def test_loader_workers_follow_the_device() -> None:
     assert loader_workers(3, on_gpu=False) == 3
     loader = VesselDataModule("unused", num_workers="auto")._loader([0, 1], 1, shuffle=False)
     assert loader.num_workers == 0 and not loader.pin_memory  # no trainer: the CPU path
+
+
+def test_folds_split_train_and_validate_and_leave_test_alone(dataset: Path) -> None:
+    """data.folds=K: every training or validation sample is validated on in exactly one fold,
+    the same one on every run, trained on in the others; the test split stays the manifest's."""
+    pool = read_manifest(dataset / "train.txt") + read_manifest(dataset / "validate.txt")
+    held = []
+    for fold in range(3):
+        datamodule = VesselDataModule(str(dataset), folds=3, fold=fold)
+        validate, train = datamodule.samples("validate"), datamodule.samples("train")
+        assert validate and not set(map(str, validate)) & set(map(str, train))
+        assert sorted(map(str, validate + train)) == sorted(map(str, pool))
+        assert datamodule.samples("test") == read_manifest(dataset / "test.txt")
+        assert VesselDataModule(str(dataset), folds=3, fold=fold).samples("validate") == validate
+        held += validate
+    assert sorted(map(str, held)) == sorted(map(str, pool)), "each sample validated once"
+    # data.normalize=dataset: the fold's own training images, not normalization.json's split
+    fold = VesselDataModule(str(dataset), folds=3, fold=0)
+    fold.cache("train")
+    manifests = json.loads((dataset / "normalization.json").read_text())
+    assert fold.normalization["mean"] != manifests["mean"]
+    assert len(fold.cache("validate")) == len(fold.samples("validate"))
+
+
+@pytest.mark.parametrize(
+    ("folds", "fold", "message"),
+    [
+        (1, 0, r"data.folds=1: expected null"),
+        (3, 3, r"data.fold=3: expected 0 to 2 \(data.folds=3\)"),
+        (None, 1, r"data.fold=1: expected 0 without data.folds"),
+        (99, 0, r"data.folds=99: the training and validation splits of .* hold 6 samples"),
+    ],
+)
+def test_bad_folds_are_refused_by_key(dataset: Path, folds, fold, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        VesselDataModule(str(dataset), folds=folds, fold=fold).cache("train")

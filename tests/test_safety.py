@@ -102,3 +102,20 @@ def test_a_learning_rate_sweep_gives_each_job_a_folder(tmp_path: Path, dataset: 
             tmp_path / f"experiment/unet_synthetic_debug_fast_model.optimizer.lr-{lr}/params.yaml"
         )
         assert yaml.safe_load(params.read_text())["model"]["optimizer"]["lr"] == float(lr)
+
+
+def test_a_fold_sweep_validates_on_each_fold_and_the_report_groups_it(
+    tmp_path: Path, dataset: Path
+) -> None:
+    command = readme_command("python train.py -m data.folds=3 data.fold=0,1,2 debug=fast")
+    result = sweep(tmp_path, command[1:], dataset)
+    assert result.returncode == 0, result.stderr
+    for fold in (0, 1, 2):
+        name = f"unet_synthetic_debug_fast_data.fold-{fold}_data.folds-3"
+        params = tmp_path / "experiment" / name / "params.yaml"
+        data = yaml.safe_load(params.read_text())["data"]
+        assert (data["folds"], data["fold"]) == (3, fold)
+    report = run_module("bookkeeping.report", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    grouped = report.stdout.split("mean +- std:\n")[1].splitlines()[1:]
+    assert len(grouped) == 1 and grouped[0].startswith("unet_synthetic_debug_fast_data.fold-* (3)")
