@@ -38,6 +38,8 @@ BAD_VALUES = [
     (["model=pix2pix", "model.gan_loss.mode=x"], "model.gan_loss.mode=x"),
     (["model.optimizer.lr=-1"], "model.optimizer.lr=-1"),
     (["trainer.devices=0"], "trainer.devices=0"),
+    (["data.folds=3", "data.fold=3"], "data.fold=3"),
+    (["data.folds=99"], "data.folds=99"),  # found when the splits are read, still before the folder
     (["logger=nope"], "logger/nope"),
     (["callbacks=nope"], "callbacks/nope"),
 ]
