@@ -28,6 +28,13 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def default_threads() -> int:
+    """What torch itself would use: OMP_NUM_THREADS when it is one number (a share of the cores,
+    as the test suite's workers set it), else every core."""
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    return int(given) if given.isdigit() and int(given) > 0 else cores()
+
+
 def parser(description: str, threads: bool = True) -> argparse.ArgumentParser:
     """An argument parser with the options the benchmarks share: --quick and (for those that
     run torch) --threads."""
@@ -39,7 +46,10 @@ def parser(description: str, threads: bool = True) -> argparse.ArgumentParser:
     )
     if threads:
         parser.add_argument(
-            "--threads", type=int, default=cores(), help="torch intra-op threads (all cores)"
+            "--threads",
+            type=int,
+            default=default_threads(),
+            help="torch intra-op threads (OMP_NUM_THREADS, or all cores)",
         )
     return parser
 

@@ -3,8 +3,9 @@
     python -m benchmarks.switches            # 3 rounds of 2 epochs of 12 steps per switch
     python -m benchmarks.switches --quick    # a few steps, torch.compile skipped (it takes ~30 s)
 
-The reference row is a plain step: eager fp32 in contiguous memory, all cores as torch threads,
-patches from the DataModule with num_workers=0. Each row changes one thing, or combines the
+The reference row is a plain step: eager fp32 in contiguous memory, --threads torch threads
+(all cores unless OMP_NUM_THREADS says otherwise), patches from the DataModule with
+num_workers=0. Each row changes one thing, or combines the
 compute switches (conf/ turns on channels-last, and bf16 where the hardware computes it).
 A step is timed from the start of one batch to the start of the next, across
 epoch boundaries, so DataLoader workers pay for starting each epoch unless they persist.
