@@ -84,9 +84,9 @@ def groups(found: list[ExperimentFolder]) -> list[list[ExperimentFolder]]:
     return list(grouped.values())
 
 
-def scores(members: list[ExperimentFolder], title: str) -> list[float]:
-    """The score `title` (a column of METRICS) of each member that has it."""
-    return [value for m in members if (value := summary(m)[title]) is not None]
+def scores(rows: list[dict[str, Any]], title: str) -> list[float]:
+    """The score `title` (a column of METRICS) of each summary row that has it."""
+    return [row[title] for row in rows if row[title] is not None]
 
 
 def spread(values: list[float]) -> str | None:
@@ -100,16 +100,16 @@ def spread(values: list[float]) -> str | None:
 
 def group_row(members: list[ExperimentFolder]) -> dict[str, Any]:
     """One row per configuration: its experiments' common name, n, and each score's spread."""
-    first = summary(members[0])
+    summaries = [summary(m) for m in members]
     names = [m.name for m in members]
     common = os.path.commonprefix(names)
     row = {
         "experiments": names[0] if len(names) == 1 else f"{common}* ({len(names)})",
         "n": len(members),
-        **{key: first[key] for key in ("model", "data", "aug", "epochs")},
+        **{key: summaries[0][key] for key in ("model", "data", "aug", "epochs")},
     }
     for title, _ in METRICS:
-        row[title] = spread(scores(members, title))
+        row[title] = spread(scores(summaries, title))
     return row
 
 
@@ -128,9 +128,10 @@ def welch(a: list[float], b: list[float]) -> tuple[float | None, str]:
 
 def compare_groups(a: list[ExperimentFolder], b: list[ExperimentFolder]) -> str:
     """Each score of two configurations over their runs, and whether they differ beyond noise."""
+    summaries = [summary(m) for m in a], [summary(m) for m in b]
     rows = []
     for title, _ in METRICS:
-        values = scores(a, title), scores(b, title)
+        values = scores(summaries[0], title), scores(summaries[1], title)
         if not all(values):
             continue
         p, verdict = welch(*values)
@@ -181,9 +182,8 @@ def compare(exp_a: ExperimentFolder, exp_b: ExperimentFolder) -> str:
     ]
     differences = format_table(rows) if rows else "(no parameter differs)"
     text = differences + "\n\n" + format_table([summary(exp_a), summary(exp_b)])
-    found = experiments(exp_a.root)
-    by_config = {configuration(m): group for group in groups(found) for m in group}
-    group_a, group_b = by_config[configuration(exp_a)], by_config[configuration(exp_b)]
+    group_of = {m.name: group for group in groups(experiments(exp_a.root)) for m in group}
+    group_a, group_b = group_of[exp_a.name], group_of[exp_b.name]
     if group_a is group_b:
         return text + f"\n\nBoth are runs of one configuration ({len(group_a)} runs)."
     if len(group_a) > 1 or len(group_b) > 1:
