@@ -47,7 +47,7 @@ def main(cfg: DictConfig) -> list[dict]:
     from bookkeeping.experiment import log_lightning_once
     from utils.checkpoint import load_weights
     from utils.inference import PhotographPredictor, on_device
-    from utils.metrics import vessel_metrics
+    from utils.metrics import tuned_metrics, vessel_metrics
     from utils.shift import draw_shift, shift_summary
 
     log_lightning_once()
@@ -57,11 +57,15 @@ def main(cfg: DictConfig) -> list[dict]:
     runner = on_device(model, cfg.device, params.trainer.get("precision", "32-true"))
     out = folder.fresh_prediction_dir(name)
     pooled = vessel_metrics(prefix="")
+    tuned = tuned_metrics(prefix="")  # at the threshold chosen on the validation split
+    tuned_threshold = float(model.tuned_threshold) if hasattr(model, "tuned_threshold") else None
     predictor = PhotographPredictor(
         runner,
         reference,
         out,
         pooled,
+        tuned=tuned if tuned_threshold is not None else None,
+        tuned_threshold=tuned_threshold or 0.5,
         normalize=params.data.get("normalize", "none"),  # experiments older than the key: none
         scale=cfg.scale,
         tile=cfg.tile,
@@ -75,6 +79,9 @@ def main(cfg: DictConfig) -> list[dict]:
         draw_shift(predicted, reference, out / "shift.png")
     if labels:
         scores = {k: float(v) for k, v in pooled.compute().items()}
+        if tuned_threshold is not None:
+            scores.update({k: float(v) for k, v in tuned.compute().items()})
+            scores["threshold_tuned"] = tuned_threshold
         (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
         log.info("Pooled scores over %d labelled photographs: %s", len(labels), scores)
     log.info(shift_summary([row["flags"].split("; ") if row["flags"] else [] for row in predicted]))

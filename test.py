@@ -3,6 +3,10 @@
 Rebuilds the model and data from experiment/<exp_name>/params.yaml, loads its best checkpoint
 (checkpoint=last or a path for another), and writes the scores, a per-image table and
 prediction/error images to experiment/<exp_name>/result/.
+
+`python test.py exp_name=<name> data=<other>` scores the test split of another dataset instead,
+fed as the experiment was trained (its normalisation and statistics, each image resized to the
+training FOV diameter, as predict.py does), into experiment/<exp_name>/result/on_<other>/.
 """
 
 import logging
@@ -46,11 +50,14 @@ def main(cfg: DictConfig) -> dict[str, float]:
     load_weights(model, checkpoint)
     # normalize=dataset: the mean and std the model was trained with, not today's data folder's.
     kept = folder.load_data_statistics() or {}
-    datamodule = build(params.data, "data", normalization=kept.get("normalization"))
+    data, scale = params.data, {}
+    if cfg.tested_on is not None:
+        data, scale = other_dataset(cfg, params, kept)
+    datamodule = build(data, "data", normalization=kept.get("normalization"), **scale)
     datamodule.prepare_data()
     writer = build(cfg.result_writer, "result_writer")
     trainer = build(cfg.trainer, "trainer", logger=False, callbacks=[writer])
-    log.info("Testing %s with %s", folder.name, checkpoint)
+    log.info("Testing %s with %s on %s", folder.name, checkpoint, data.name)
     scores = trainer.test(model, datamodule=datamodule, verbose=False)[0]
     if not scores:
         raise ExperimentError(
@@ -61,8 +68,29 @@ def main(cfg: DictConfig) -> dict[str, float]:
         "Test scores inside the field of view: %s",
         ", ".join(f"{k.removeprefix('test/')} {v:.4f}" for k, v in scores.items()),
     )
-    log.info("Results in %s", folder.result_dir)
+    log.info("Results in %s", folder.on(cfg.tested_on).test_dir)
     return scores
+
+
+def other_dataset(
+    cfg: DictConfig, params: DictConfig, kept: dict
+) -> tuple[DictConfig, dict[str, float]]:
+    """data=<other>: its config, with the experiment's own normalisation; and the training FOV
+    diameter its test images are resized to."""
+    from omegaconf import OmegaConf
+
+    if cfg.data.name == params.data.name:
+        raise ExperimentError(
+            f"experiment {cfg.exp_name} was trained on data={params.data.name}: "
+            f"python test.py exp_name={cfg.exp_name} scores its test split (without data=)."
+        )
+    if "fov_diameter" not in kept:
+        raise ExperimentError(
+            f"experiment {cfg.exp_name} keeps no training statistics (data_statistics.json), "
+            "so the scale of another dataset's images cannot be matched; train it again."
+        )
+    data = OmegaConf.merge(cfg.data, {"normalize": params.data.normalize})
+    return data, {"test_fov_diameter": kept["fov_diameter"]["median"]}
 
 
 def one_process(trainer: DictConfig) -> None:

@@ -29,6 +29,7 @@ LAYOUT = (
     "best_checkpoint",
     "last_checkpoint",
     "result_dir",
+    "test_dir",
     "metrics",
     "per_image",
     "predictions_dir",
@@ -41,7 +42,8 @@ def register_resolvers() -> None:
 
     `${aug_tag:${data.augment}}` -> `aug` / `noaug`; `${branch_or:default}` -> the checked-out
     branch where it is an experiment branch (TEMP_.../MAIN_...), else `default`;
-    `${exp_folder:model_dir}` -> that path of this run's experiment folder;
+    `${exp_folder:model_dir}` -> that path of this run's experiment folder
+    (`${exp_folder:metrics,<dataset>}`: of its test results on another dataset);
     `${unswept_when_named:[keys]}` -> the keys left out of a sweep job's name (see below).
     """
     OmegaConf.register_new_resolver(
@@ -78,13 +80,14 @@ def load_env_file(path: Path = Path(".env")) -> list[str]:
     return loaded
 
 
-def experiment_path(attribute: str, *, _root_: DictConfig) -> str:
-    """`${exp_folder:<attribute>}`: a path inside experiment/<exp_name>/ (see ExperimentFolder)."""
+def experiment_path(attribute: str, tested_on: str | None = None, *, _root_: DictConfig) -> str:
+    """`${exp_folder:<attribute>}`: a path inside experiment/<exp_name>/ (see ExperimentFolder);
+    `${exp_folder:<attribute>,<dataset>}`: one of its test results on `dataset` (null: its own)."""
     if attribute not in LAYOUT:
         raise ExperimentError(
             f"${{exp_folder:{attribute}}}: unknown path; use one of {', '.join(LAYOUT)}."
         )
-    folder = ExperimentFolder(_root_.paths.experiment_root, _root_.exp_name)
+    folder = ExperimentFolder(_root_.paths.experiment_root, _root_.exp_name, tested_on)
     return str(getattr(folder, attribute))
 
 

@@ -8,6 +8,7 @@
         log/             train.log, and tensorboard/, csv/, wandb/ from the loggers
         model/           best.ckpt (highest validation F1), last.ckpt (full state, for resume)
         result/          metrics.json, per_image.csv, predictions/, errors/ (test.py),
+                         on_<dataset>/ holding the same four (test.py data=<dataset>),
                          predict/<input>/ (predict.py)
 
 Code asks an ExperimentFolder for these paths; conf/ asks the `${exp_folder:<attribute>}`
@@ -44,6 +45,7 @@ NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9_.-]+")  # runs of what NAME_RULE does no
 NAME_MAX = 200
 SUBFOLDERS = ("log", "model", "result")
 CHECKPOINTS = ("best", "last")
+OTHER_DATASET = "on_"  # result/on_<dataset>/: test results on a dataset it was not trained on
 
 
 class ExperimentError(UserError):
@@ -72,13 +74,24 @@ def check_name(name: object) -> str:
 class ExperimentFolder:
     """The folder `<root>/<name>/` of one experiment and the paths inside it.
 
-    Building one checks the name; nothing touches the disk until `create` or `remove`.
+    Building one checks the name; nothing touches the disk until `create` or `remove`. With
+    `tested_on`, the test results' paths are those of that dataset's (`on(dataset)`).
     """
 
-    def __init__(self, root: str | Path, name: str) -> None:
+    def __init__(self, root: str | Path, name: str, tested_on: str | None = None) -> None:
         self.name = check_name(name)
         self.root = Path(root)
         self.path = self.root / self.name
+        self.tested_on = None if tested_on is None else check_name(tested_on)
+
+    def on(self, dataset: str | None) -> ExperimentFolder:
+        """This folder, with test results on `dataset` (None: the experiment's own test split)."""
+        return ExperimentFolder(self.root, self.name, dataset)
+
+    def tested_elsewhere(self) -> dict[str, Path]:
+        """{dataset: its metrics.json} of every other dataset test.py scored this experiment on."""
+        found = sorted(self.result_dir.glob(f"{OTHER_DATASET}*/metrics.json"))
+        return {path.parent.name.removeprefix(OTHER_DATASET): path for path in found}
 
     def __repr__(self) -> str:
         return f"ExperimentFolder({str(self.root)!r}, {self.name!r})"
@@ -121,20 +134,27 @@ class ExperimentFolder:
         return self.path / "result"
 
     @property
+    def test_dir(self) -> Path:
+        """result/, or result/on_<dataset>/ for the test split of another dataset (`tested_on`)."""
+        if self.tested_on is None:
+            return self.result_dir
+        return self.result_dir / f"{OTHER_DATASET}{self.tested_on}"
+
+    @property
     def metrics(self) -> Path:
-        return self.result_dir / "metrics.json"
+        return self.test_dir / "metrics.json"
 
     @property
     def per_image(self) -> Path:
-        return self.result_dir / "per_image.csv"
+        return self.test_dir / "per_image.csv"
 
     @property
     def predictions_dir(self) -> Path:
-        return self.result_dir / "predictions"
+        return self.test_dir / "predictions"
 
     @property
     def errors_dir(self) -> Path:
-        return self.result_dir / "errors"
+        return self.test_dir / "errors"
 
     @property
     def data_statistics(self) -> Path:

@@ -1,6 +1,7 @@
 """Tables of experiments from their folders: what ran, and how well.
 
-    python -m bookkeeping.report                  # every experiment, then repeated configurations
+    python -m bookkeeping.report                  # every experiment, repeated configurations,
+                                                  # and trained-on x tested-on where tested so
     python -m bookkeeping.report <exp_a> <exp_b>  # two experiments, parameter by parameter
 
 Experiments whose resolved configurations differ only in a key of REPEAT_KEYS (`seed`,
@@ -8,7 +9,10 @@ Experiments whose resolved configurations differ only in a key of REPEAT_KEYS (`
 with each score as mean +- standard deviation over its n runs, and comparing two experiments
 compares their groups. The rule for "larger than the spread": Welch's t-test (scipy, two-sided,
 no equal-variance assumption) gives p < ALPHA; with fewer than two runs on a side there is no
-verdict. Reads experiment/<name>/params.yaml, record.yaml and result/metrics.json; imports no torch.
+verdict. An experiment scored on other datasets too (`test.py exp_name=<exp> data=<other>`) gets a
+row in a trained-on x tested-on table, one per configuration, with the same spreads. Reads
+experiment/<name>/params.yaml, record.yaml, result/metrics.json and
+result/on_<dataset>/metrics.json; imports no torch.
 """
 
 from __future__ import annotations
@@ -101,16 +105,58 @@ def spread(values: list[float]) -> str | None:
 def group_row(members: list[ExperimentFolder]) -> dict[str, Any]:
     """One row per configuration: its experiments' common name, n, and each score's spread."""
     summaries = [summary(m) for m in members]
-    names = [m.name for m in members]
-    common = os.path.commonprefix(names)
     row = {
-        "experiments": names[0] if len(names) == 1 else f"{common}* ({len(names)})",
+        "experiments": group_label(members),
         "n": len(members),
         **{key: summaries[0][key] for key in ("model", "data", "aug", "epochs")},
     }
     for title, _ in METRICS:
         row[title] = spread(scores(summaries, title))
     return row
+
+
+def group_label(members: list[ExperimentFolder]) -> str:
+    """A configuration's name in a table: its experiment's, or their common prefix and count."""
+    names = [m.name for m in members]
+    return names[0] if len(names) == 1 else f"{os.path.commonprefix(names)}* ({len(names)})"
+
+
+def tested_on(folder: ExperimentFolder) -> dict[str, dict[str, Any]]:
+    """{dataset: test scores} of each dataset the experiment was scored on, its own first."""
+    params = yaml.safe_load(folder.params.read_text()) or {}
+    found = {}
+    if folder.metrics.is_file():
+        found[params.get("data", {}).get("name")] = json.loads(folder.metrics.read_text())
+    for dataset, path in folder.tested_elsewhere().items():
+        found[dataset] = json.loads(path.read_text())
+    return found
+
+
+def matrix(found: list[ExperimentFolder]) -> list[dict[str, Any]]:
+    """Trained-on x tested-on: one row per configuration scored on another dataset, one column
+    per dataset and score (test F1, test AUC), each as mean +- std over the configuration's runs."""
+    shown = []
+    for members in groups(found):
+        tested = [tested_on(m) for m in members]
+        if any(len(t) > 1 or m.tested_elsewhere() for t, m in zip(tested, members, strict=True)):
+            shown.append((members, tested))
+    datasets = list(dict.fromkeys(d for _, tested in shown for t in tested for d in t))
+    rows = []
+    for members, tested in shown:
+        params = yaml.safe_load(members[0].params.read_text()) or {}
+        row = {
+            "experiments": group_label(members),
+            "n": len(members),
+            "trained on": params.get("data", {}).get("name"),
+        }
+        for dataset in datasets:
+            for title, key in METRICS:
+                if not key.startswith("val/"):
+                    values = [t[dataset][key] for t in tested if dataset in t]
+                    values = [value for value in values if value is not None]
+                    row[f"{dataset}: {title.removeprefix('test ')}"] = spread(values)
+        rows.append(row)
+    return rows
 
 
 def welch(a: list[float], b: list[float]) -> tuple[float | None, str]:
@@ -205,6 +251,11 @@ def listing(root: Path) -> str:
         keys = " or ".join(REPEAT_KEYS)
         text += f"\n\nRepeated configurations (differing only in {keys}), mean +- std:\n"
         text += format_table(repeated)
+    crossed = matrix(found)
+    if crossed:
+        heading = "Trained on one dataset, tested on others (test.py data=<other>), mean +- std:"
+        text += f"\n\n{heading}\n"
+        text += format_table(crossed)
     return text
 
 

@@ -76,16 +76,33 @@ class CachedImages:
 
 
 class FullImages(Dataset):
-    """Whole images of a split, for validation and test."""
+    """Whole images of a split, for validation and test.
 
-    def __init__(self, cache: CachedImages) -> None:
+    With `fov_diameter` (test.py on a dataset the model was not trained on: the training images'
+    typical FOV diameter), each image goes in resized so that its FOV is that wide, as predict.py
+    does, while `label` and `fov` stay at the image's own size: scores are counted in its pixels.
+    """
+
+    def __init__(self, cache: CachedImages, fov_diameter: float | None = None) -> None:
         self.cache = cache
+        self.fov_diameter = fov_diameter
 
     def __len__(self) -> int:
         return len(self.cache)
 
     def __getitem__(self, index: int) -> dict:
-        return self.cache.item(index)
+        item = self.cache.item(index)
+        if self.fov_diameter is not None:
+            from data.photographs import fov_diameter
+
+            height, width = item["fov"].shape[1:]
+            scale = self.fov_diameter / max(fov_diameter(item["fov"][0].numpy()), 1.0)
+            size = (max(1, round(height * scale)), max(1, round(width * scale)))
+            if size != (height, width):
+                item["image"] = F.interpolate(
+                    item["image"][None], size=size, mode="bilinear", antialias=True
+                )[0]
+        return item
 
 
 class TrainPatches(Dataset):
@@ -221,6 +238,8 @@ class VesselDataModule(L.LightningDataModule):
         normalization: dict | None = None,
         folds: int | None = None,
         fold: int = 0,
+        camera: str = "drive",
+        test_fov_diameter: float | None = None,
     ) -> None:
         super().__init__()
         for key, value, least in (
@@ -246,6 +265,13 @@ class VesselDataModule(L.LightningDataModule):
                 f"data.source={source!r}: expected synthetic (generate the built-in data), "
                 "drive (index an unzipped DRIVE) or null (manifests you wrote)."
             )
+        from data.synthetic import CAMERAS
+
+        if camera not in CAMERAS:
+            raise DataError(
+                f"data.camera={camera!r}: expected {' or '.join(CAMERAS)} "
+                "(the synthetic generator's photographs)."
+            )
         self.root = Path(root)
         self.name = name
         self.source = source
@@ -263,6 +289,9 @@ class VesselDataModule(L.LightningDataModule):
         self.normalization = normalization
         self.folds = folds
         self.fold = fold
+        self.camera = camera
+        # test.py on another dataset: the training images' FOV diameter, to resize test images to.
+        self.test_fov_diameter = test_fov_diameter
         self._caches: dict[str, CachedImages] = {}
 
     def prepare_data(self) -> None:
@@ -274,7 +303,7 @@ class VesselDataModule(L.LightningDataModule):
             from data.synthetic import outdated
 
             # Refuses a folder it did not make; one made by another version is generated again.
-            if outdated(self.root):
+            if outdated(self.root, self.camera):
                 missing = list(SPLITS)
         if not missing:
             leaks = split_leaks(
@@ -290,7 +319,13 @@ class VesselDataModule(L.LightningDataModule):
             )
         from data.prepare import prepare
 
-        prepare(self.root, self.source, val_count=self.val_count, seed=self.generator_seed)
+        prepare(
+            self.root,
+            self.source,
+            val_count=self.val_count,
+            seed=self.generator_seed,
+            camera=self.camera,
+        )
 
     def samples(self, split: str) -> list[Sample]:
         """The samples of a split: its manifest's, or with `folds` K, fold `fold` of the training
@@ -369,7 +404,8 @@ class VesselDataModule(L.LightningDataModule):
         return self._loader(FullImages(self.cache("validate")), batch_size=1, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(FullImages(self.cache("test")), batch_size=1, shuffle=False)
+        test = FullImages(self.cache("test"), self.test_fov_diameter)
+        return self._loader(test, batch_size=1, shuffle=False)
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
         on_gpu = self.trainer is not None and self.trainer.accelerator.__class__.__name__ in (

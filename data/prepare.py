@@ -67,7 +67,12 @@ def check_samples(root: Path, splits: dict[str, list[Sample]]) -> None:
 
 
 def prepare(
-    root: Path, source: str, val_count: int = 4, seed: int = 0, rewrite: bool = False
+    root: Path,
+    source: str,
+    val_count: int = 4,
+    seed: int = 0,
+    rewrite: bool = False,
+    camera: str = "drive",
 ) -> None:
     """Create the data if it is generated, check it, and write train/validate/test manifests.
 
@@ -78,10 +83,11 @@ def prepare(
     if source == "synthetic":
         from data.synthetic import generate, outdated
 
-        reason = outdated(root)  # refuses a folder holding anything the generator did not write
+        # Refuses a folder holding anything the generator did not write.
+        reason = outdated(root, camera)
         if reason:
             print(f"Generating the synthetic dataset in {root} (seed {seed}): {reason} ...")
-            generate(root, seed=seed)
+            generate(root, seed=seed, camera=camera)
         rewrite = True
     elif source == "drive":
         require_drive(root)

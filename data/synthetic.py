@@ -33,6 +33,7 @@ WIDTH, HEIGHT = 565, 584
 # marker is also what makes a folder the generator's own: it writes into no other non-empty one.
 VERSION = 2
 MARKER = "synthetic.json"
+CAMERAS = ("drive", "other")  # other: the same eyes through another camera (through_other_camera)
 # What may stay in the folder while `dvc repro` regenerates it (DVC deletes the generator's
 # outputs, the marker included, before the stage runs): the prepare stage's outputs and DVC's own.
 PIPELINE_LEFTOVERS = {".gitignore", "train.txt", "validate.txt", "test.txt", "normalization.json"}
@@ -270,6 +271,8 @@ def generate(
     the same eyes through another camera (`through_other_camera`).
     """
     root = Path(root)
+    if camera not in CAMERAS:
+        raise DataError(f"data.camera={camera!r}: expected one of {', '.join(CAMERAS)}.")
     require_own_folder(root)
     numbers = {
         "training": range(FIRST_TRAINING_ID, FIRST_TRAINING_ID + n_train),
@@ -314,19 +317,22 @@ def require_own_folder(root: Path) -> None:
         )
 
 
-def outdated(root: Path) -> str | None:
-    """Why the synthetic set in `root` must be generated (None when it is current); raises a
-    DataError for a folder the generator did not make (`require_own_folder`)."""
+def outdated(root: Path, camera: str = "drive") -> str | None:
+    """Why the synthetic set in `root` must be generated (None when it is current, through
+    `camera`); raises a DataError for a folder the generator did not make (`require_own_folder`)."""
     require_own_folder(root)
     marker = Path(root) / MARKER
     if not marker.is_file():
         return "it does not exist yet"
     try:
-        version = json.loads(marker.read_text()).get("version")
+        made = json.loads(marker.read_text())
+        version, made_camera = made.get("version"), made.get("camera", "drive")
     except (OSError, ValueError, AttributeError):
-        version = None
+        version = made_camera = None
     if version != VERSION:
         return f"it was made by another generator version ({version}, now {VERSION})"
+    if made_camera != camera:
+        return f"it was made through camera {made_camera!r}, not {camera!r}"
     return None
 
 
@@ -339,7 +345,7 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=20)
     parser.add_argument(
         "--camera",
-        choices=["drive", "other"],
+        choices=CAMERAS,
         default="drive",
         help="other: see through_other_camera",
     )

@@ -15,7 +15,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from utils.images import log_image_row
-from utils.metrics import image_metrics, inside_fov, vessel_metrics
+from utils.metrics import (
+    THRESHOLD,
+    BestThreshold,
+    image_metrics,
+    inside_fov,
+    tuned_metrics,
+    vessel_metrics,
+)
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -61,6 +68,12 @@ class Segmenter(L.LightningModule):
         self.channels_last = channels_last
         self.val_metrics = vessel_metrics(prefix="val/")
         self.test_metrics = vessel_metrics(prefix="test/")
+        # The threshold with the best validation F1, chosen at each validation and saved in the
+        # checkpoints (a buffer), so best.ckpt holds the one of its own epoch; test.py and
+        # predict.py report the scores at 0.5 and at it.
+        self.val_threshold = BestThreshold()
+        self.register_buffer("tuned_threshold", torch.tensor(THRESHOLD))
+        self.test_tuned = tuned_metrics(prefix="test/")
 
     def nets(self) -> list[nn.Module]:
         """The networks the speed switches apply to (pix2pix adds its discriminator)."""
@@ -107,7 +120,9 @@ class Segmenter(L.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         probs = self(batch["image"])
-        self.val_metrics.update(*inside_fov(probs, batch["label"], batch["fov"]))
+        scored = inside_fov(probs, batch["label"], batch["fov"])
+        self.val_metrics.update(*scored)
+        self.val_threshold.update(*scored)
         self.log_dict(self.val_metrics, prog_bar=True, batch_size=len(probs))
         if batch_idx == 0:
             log_image_row(
@@ -117,11 +132,25 @@ class Segmenter(L.LightningModule):
                 [batch["image"][0], probs[0], batch["label"][0]],
             )
 
+    def on_validation_epoch_end(self) -> None:
+        self.tuned_threshold.fill_(self.val_threshold.compute())
+        self.val_threshold.reset()
+        self.log("val/threshold_tuned", self.tuned_threshold)
+
     def test_step(self, batch: dict, batch_idx: int) -> list[dict]:
         """Score each image; the returned per-image records feed the ResultWriter callback."""
         probs = self(batch["image"])
-        self.test_metrics.update(*inside_fov(probs, batch["label"], batch["fov"]))
+        if probs.shape[-2:] != batch["label"].shape[-2:]:
+            # An image resized to the training FOV diameter (test.py data=<other>): its map goes
+            # back to the label's pixels, which are what is scored.
+            size = batch["label"].shape[-2:]
+            probs = F.interpolate(probs, size=size, mode="bilinear").clamp(0, 1)
+        preds, target = inside_fov(probs, batch["label"], batch["fov"])
+        self.test_metrics.update(preds, target)
+        self.test_tuned.update((preds > self.tuned_threshold).float(), target)
         self.log_dict(self.test_metrics, batch_size=len(probs))
+        self.log_dict(self.test_tuned, batch_size=len(probs))
+        self.log("test/threshold_tuned", self.tuned_threshold, batch_size=len(probs))
         return [
             {
                 "name": batch["name"][i],

@@ -32,10 +32,12 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["OMP_NUM_THREADS"] = str(max(1, cores // workers))  # torch reads it on import
 
 
-def make_dataset(root: Path, n_train: int = 6, n_test: int = 2, val_count: int = 2) -> Path:
+def make_dataset(
+    root: Path, n_train: int = 6, n_test: int = 2, val_count: int = 2, camera: str = "drive"
+) -> Path:
     """Generate a small synthetic dataset in DRIVE's layout and write its manifests."""
-    generate(root, seed=0, n_train=n_train, n_test=n_test)
-    prepare(root, "synthetic", val_count=val_count)
+    generate(root, seed=0, n_train=n_train, n_test=n_test, camera=camera)
+    prepare(root, "synthetic", val_count=val_count, camera=camera)
     return root
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from data.data import TrainPatches, VesselDataModule, augment, rescale
+from data.data import CachedImages, FullImages, TrainPatches, VesselDataModule, augment, rescale
 from data.drive import require_drive
 from data.manifest import DataError, Sample, load_sample, read_manifest
 from data.prepare import prepare
@@ -391,3 +391,29 @@ def test_folds_split_train_and_validate_and_leave_test_alone(dataset: Path) -> N
 def test_bad_folds_are_refused_by_key(dataset: Path, folds, fold, message: str) -> None:
     with pytest.raises(DataError, match=message):
         VesselDataModule(str(dataset), folds=folds, fold=fold).cache("train")
+
+
+def test_test_images_of_another_dataset_go_in_at_the_training_fov_diameter(dataset: Path) -> None:
+    """test.py data=<other>: the image is resized so its FOV is as wide as the training images'
+    (as predict.py does); label and FOV keep the image's own pixels, which are scored."""
+    from data.photographs import fov_diameter
+
+    cache = CachedImages(dataset, read_manifest(dataset / "test.txt")[:1])
+    own = FullImages(cache)[0]
+    half = FullImages(cache, fov_diameter=fov_diameter(own["fov"][0].numpy()) / 2)[0]
+    height, width = own["image"].shape[1:]
+    assert half["image"].shape == (3, round(height / 2), round(width / 2))
+    assert half["label"].shape == own["label"].shape and half["fov"].shape == own["fov"].shape
+    assert torch.equal(FullImages(cache, fov_diameter=None)[0]["image"], own["image"])
+
+
+def test_other_camera_is_generated_through_its_camera_and_regenerated_when_it_changes(
+    tmp_path: Path,
+) -> None:
+    from data.synthetic import generate, outdated
+
+    generate(tmp_path, n_train=2, n_test=1, camera="other")
+    assert outdated(tmp_path, "other") is None
+    assert "camera 'other', not 'drive'" in outdated(tmp_path, "drive")
+    with pytest.raises(DataError, match="data.camera='nikon'"):
+        VesselDataModule(root=str(tmp_path), camera="nikon")

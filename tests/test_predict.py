@@ -138,6 +138,8 @@ def test_every_photograph_gets_maps_a_row_and_a_flag_where_due(
     assert f1(rotated_back, vessels(out, "original")) > ROTATION_AGREEMENT
     scores = json.loads((out / "scores.json").read_text())
     assert 0.0 < scores["f1"] < 1.0 and "auroc" in scores
+    assert 0.0 < scores["f1_tuned"] < 1.0 and 0.0 < scores["threshold_tuned"] < 1.0
+    assert "cldice" in rows["grey.png"] and "fragments" in rows["grey.png"]
 
 
 def test_drive_names_pair_and_strays_are_listed(

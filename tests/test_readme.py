@@ -249,6 +249,18 @@ def every_experiment_is_scored(fork: Fork, output: str) -> None:
         if e.get("metrics", {}).get("experiment/pipeline/result/metrics.json")
     ]
     assert sorted(scored) == ["pix2pix", "pix2pix", "unet"], (scored, output)
+    # DVCLive's last validation scores, beside the test scores, for every experiment.
+    live = [e["metrics"].get("experiment/pipeline/log/dvclive/metrics.json") for e in experiments]
+    assert all(0.0 <= m["data"]["val"]["f1"] <= 1.0 for m in live), (live, output)
+
+
+def curves_are_overlaid(fork: Fork, output: str) -> None:
+    """After `dvc plots diff $(dvc exp list --name-only) ...`: one page with DVCLive's validation
+    F1 of each of the three experiments."""
+    names = dvc(fork, "exp", "list", "--name-only").split()
+    assert len(names) == 3, names
+    page = (fork.repo / "dvc_plots/experiments/index.html").read_text()
+    assert "val/f1.tsv" in page and all(name in page for name in names), output
 
 
 def plots_page_has_the_curves(fork: Fork, output: str) -> None:
@@ -267,6 +279,7 @@ AFTER: dict[str, Callable[[Fork, str], None]] = {
     "make repro": only_importing_stages_go_stale,
     "dvc exp show": every_experiment_is_scored,
     "dvc plots show": plots_page_has_the_curves,
+    "dvc plots diff": curves_are_overlaid,
     "dvc pull": collaborator_has_the_same_bytes,
 }
 

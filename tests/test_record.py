@@ -146,3 +146,29 @@ def test_report_groups_seeds_and_says_whether_a_difference_exceeds_the_spread(
     assert "within the spread" in verdict("low_seed-0", "close_seed-1")
     assert "no verdict: needs 2+ runs" in verdict("single", "low_seed-1")
     assert "Both are runs of one configuration (4 runs)" in verdict("low_seed-0", "low_seed-3")
+
+
+def test_report_shows_trained_on_by_tested_on_with_spreads(tmp_path: Path) -> None:
+    """Two seeds tested at home and on another dataset make one row of the matrix; an experiment
+    tested only at home makes none."""
+    for seed, (home, other) in enumerate([(0.80, 0.60), (0.78, 0.70)]):
+        folder = write_experiment(tmp_path, f"unet_seed-{seed}", seed, home, 1e-3)
+        elsewhere = folder.on("other_camera")
+        elsewhere.test_dir.mkdir(parents=True)
+        elsewhere.metrics.write_text(json.dumps({"f1": other, "auroc": 0.95}))
+        assert folder.tested_elsewhere() == {"other_camera": elsewhere.metrics}
+    write_experiment(tmp_path, "home_only", 0, 0.5, 3e-3)
+    text = listing(tmp_path).split("tested on others (test.py data=<other>), mean +- std:\n")[1]
+    header, row, *rest = text.splitlines()
+    assert not rest, text
+    assert header.split()[:7] == [
+        "experiments",
+        "n",
+        "trained",
+        "on",
+        "synthetic:",
+        "F1",
+        "synthetic:",
+    ]
+    assert "other_camera: F1" in header and row.startswith("unet_seed-* (2)")
+    assert "0.7900 +- 0.0141" in row and "0.6500 +- 0.0707" in row, row

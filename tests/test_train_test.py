@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.conftest import run_script
+from tests.conftest import REPO, make_dataset, run_script
 from tests.readme import readme_command
 
 pytestmark = pytest.mark.slow
@@ -55,11 +59,58 @@ def test_unet_train_then_test_writes_the_experiment_folder(tmp_path: Path, datas
     result = exp / "result"
     metrics = json.loads((result / "metrics.json").read_text())
     assert {"auroc", "f1", "accuracy", "sensitivity", "specificity"} <= set(metrics)
+    assert {"cldice", "fragments", "label_fragments", "f1_tuned", "sensitivity_tuned"} <= set(
+        metrics
+    )
+    # The threshold tested at is the one chosen on validation and saved with the best weights.
+    kept = torch.load(exp / "model/best.ckpt", weights_only=True)["state_dict"]["tuned_threshold"]
+    assert metrics["threshold_tuned"] == pytest.approx(float(kept))
+    assert "val/threshold_tuned" in events.Tags()["scalars"]
     assert all(0.0 <= metrics[k] <= 1.0 for k in ("f1", "accuracy", "specificity"))
     rows = list(csv.DictReader((result / "per_image.csv").open()))
     assert rows[0]["name"] == "01_test" and "f1" in rows[0]
     assert (result / "predictions/01_test.png").is_file()
     assert (result / "errors/01_test.png").is_file()
+
+
+def test_an_experiment_is_tested_on_another_dataset_into_its_own_folder(
+    tmp_path: Path, dataset: Path
+) -> None:
+    """The README's `test.py exp_name=<exp> data=other_camera`: another dataset's test split,
+    scored into result/on_other_camera/, the home results untouched; the report's matrix."""
+    other = make_dataset(tmp_path / "other", n_train=2, n_test=2, val_count=1, camera="other")
+    check_ok(train(tmp_path, dataset, "exp_name=home"))
+    check_ok(run_script("test.py", "exp_name=home", cwd=tmp_path))
+    home = tmp_path / "experiment/home/result"
+    before = {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    words = readme_command("python test.py exp_name=unet_synthetic_noaug data=other_camera")
+    assert words[3:] == ["data=other_camera"]
+    result = run_script("test.py", "exp_name=home", *words[3:], f"data.root={other}", cwd=tmp_path)
+    check_ok(result)
+    assert "on other_camera" in result.stderr + result.stdout
+    scored = json.loads((home / "on_other_camera/metrics.json").read_text())
+    assert scored["images"] == 2 and 0.0 <= scored["f1"] <= 1.0
+    assert {p.name for p in (home / "on_other_camera/predictions").iterdir()} == {
+        "01_test.png",
+        "02_test.png",
+    }
+    after = {p: p.read_bytes() for p in home.rglob("*") if p.is_file() and "on_" not in str(p)}
+    assert after == before, "the home results are untouched"
+
+    report = subprocess.run(
+        [sys.executable, "-m", "bookkeeping.report"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert report.returncode == 0, report.stderr
+    matrix = report.stdout.split("tested on others")[1]
+    assert "other_camera: F1" in matrix and f"{scored['f1']:.4f}" in matrix
+
+    same = run_script("test.py", "exp_name=home", "data=synthetic", cwd=tmp_path)
+    assert same.returncode == 1
+    assert "was trained on data=synthetic: python test.py exp_name=home scores" in same.stderr
 
 
 def test_missing_drive_stops_before_any_work(tmp_path: Path) -> None:

@@ -109,7 +109,8 @@ class PhotographPredictor:
 
     `reference` holds the training images' statistics (data_statistics.json): their FOV
     diameter sets the scale (scale="auto", or a factor), and their ranges the shift flags.
-    `pooled` accumulates the scores of labelled photographs (a torchmetrics collection).
+    `pooled` accumulates the scores of labelled photographs (a torchmetrics collection), and
+    `tuned`, if given, those of their maps thresholded at `tuned_threshold` (utils/metrics.py).
     """
 
     model: Callable[[torch.Tensor], torch.Tensor]  # on_device(...): tiles in, probabilities out
@@ -121,6 +122,8 @@ class PhotographPredictor:
     tile: int = 1024
     overlap: int = 32
     threshold: float = 0.5
+    tuned: Any = None
+    tuned_threshold: float = 0.5
 
     def __call__(self, photo: Path, mask: Path | None, label: Path | None) -> dict:
         """Predict one photograph and write its maps; a photograph that cannot be read gives a row
@@ -161,6 +164,9 @@ class PhotographPredictor:
         if truth is not None and fov.any():
             tensors = [torch.from_numpy(a)[None].float() for a in (probs, truth)]
             row.update(image_metrics(*tensors, torch.from_numpy(fov)[None]))
-            self.pooled.update(*inside_fov(*tensors, torch.from_numpy(fov)[None]))
+            preds, target = inside_fov(*tensors, torch.from_numpy(fov)[None])
+            self.pooled.update(preds, target)
+            if self.tuned is not None:
+                self.tuned.update((preds > self.tuned_threshold).float(), target)
         row["seconds"] = round(time.perf_counter() - start, 3)
         return row

@@ -7,7 +7,7 @@ every score but AUC-ROC. torchmetrics does the arithmetic.
 from __future__ import annotations
 
 import torch
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
     BinaryAUROC,
@@ -24,6 +24,10 @@ from torchmetrics.functional.classification import (
 )
 
 METRIC_NAMES = ("auroc", "f1", "accuracy", "sensitivity", "specificity")
+# Per image (test.py's per_image.csv, predict.py's summary.csv) and averaged in metrics.json.
+CONNECTIVITY_NAMES = ("cldice", "fragments", "label_fragments")
+# At the threshold chosen on the validation split (BestThreshold), beside those at THRESHOLD.
+TUNED_NAMES = ("threshold_tuned", "f1_tuned", "sensitivity_tuned", "specificity_tuned")
 THRESHOLD = 0.5  # a pixel is a vessel where its probability is above this (torchmetrics' rule)
 
 
@@ -41,6 +45,56 @@ def vessel_metrics(prefix: str) -> MetricCollection:
     )
 
 
+def tuned_metrics(prefix: str) -> MetricCollection:
+    """F1, sensitivity and specificity of vessel maps already thresholded (0/1) at the tuned
+    threshold; keys `<prefix><name>_tuned`."""
+    return MetricCollection(
+        {  # the maps are the caller's own 0/1 tensors: torchmetrics' input checks cost more
+            "f1": BinaryF1Score(validate_args=False),
+            "sensitivity": BinaryRecall(validate_args=False),
+            "specificity": BinarySpecificity(validate_args=False),
+        },
+        prefix=prefix,
+        postfix="_tuned",
+    )
+
+
+class BestThreshold(Metric):
+    """The probability threshold with the highest F1 over every pixel seen (inside the FOV).
+
+    Keeps a histogram of the probabilities of vessel and of background pixels (`bins` bins of
+    [0, 1], summed over processes under DDP), so a whole validation split costs two small
+    vectors; the threshold is a bin edge, and a pixel counts as vessel above it, as at 0.5.
+    """
+
+    full_state_update = False
+
+    def __init__(self, bins: int = 200) -> None:
+        super().__init__()
+        self.bins = bins
+        self.add_state("vessel", default=torch.zeros(bins, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state(
+            "background", default=torch.zeros(bins, dtype=torch.long), dist_reduce_fx="sum"
+        )
+
+    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
+        index = (preds.float().clamp(0, 1) * self.bins).long().clamp(max=self.bins - 1)
+        vessel = target.bool()
+        self.vessel += torch.bincount(index[vessel], minlength=self.bins)
+        self.background += torch.bincount(index[~vessel], minlength=self.bins)
+
+    def compute(self) -> torch.Tensor:
+        # Threshold k / bins: pixels in bins k and above are vessel (the pixels exactly at the
+        # edge count as above it: a bin's width is the resolution of the choice).
+        hits = self.vessel.flip(0).cumsum(0).flip(0).double()
+        false_alarms = self.background.flip(0).cumsum(0).flip(0).double()
+        misses = self.vessel.sum() - hits
+        f1 = 2 * hits / (2 * hits + false_alarms + misses).clamp(min=1)
+        if f1.max() == 0:  # no vessel at all yet: keep the usual threshold
+            return torch.tensor(THRESHOLD)
+        return torch.argmax(f1).float() / self.bins
+
+
 def inside_fov(
     probs: torch.Tensor, label: torch.Tensor, fov: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,7 +104,8 @@ def inside_fov(
 
 
 def image_metrics(probs: torch.Tensor, label: torch.Tensor, fov: torch.Tensor) -> dict[str, float]:
-    """All scores of one image; AUC-ROC is NaN when the FOV holds a single class."""
+    """All scores of one image, pixel and connectivity; AUC-ROC is NaN when the FOV holds a
+    single class."""
     preds, target = inside_fov(probs, label, fov)
     single_class = target.min() == target.max()
     return {
@@ -59,4 +114,36 @@ def image_metrics(probs: torch.Tensor, label: torch.Tensor, fov: torch.Tensor) -
         "accuracy": float(binary_accuracy(preds, target)),
         "sensitivity": float(binary_recall(preds, target)),
         "specificity": float(binary_specificity(preds, target)),
+        **connectivity(probs, label, fov),
+    }
+
+
+def connectivity(probs: torch.Tensor, label: torch.Tensor, fov: torch.Tensor) -> dict[str, float]:
+    """How well the thresholded map keeps the vessel tree connected, inside the FOV.
+
+    Pixel F1 barely moves when a vessel is cut at a few pixels; a clinician tracing it sees a
+    broken tree. `cldice` (Shit et al., CVPR 2021): the harmonic mean of the share of the
+    predicted centrelines (skeleton) inside the label and of the label's centrelines inside the
+    prediction, 1 for a map with no vessel where the label has none. `fragments` and
+    `label_fragments`: connected pieces (8-neighbours) of the prediction and of the label; a
+    prediction with many more pieces than its label has broken vessels or scattered noise.
+    """
+    from skimage.measure import label as pieces
+    from skimage.morphology import skeletonize
+
+    inside = fov[0].bool().cpu().numpy()
+    predicted = (probs[0].float() > THRESHOLD).cpu().numpy() & inside
+    actual = (label[0].float() > THRESHOLD).cpu().numpy() & inside
+    centre_predicted, centre_actual = skeletonize(predicted), skeletonize(actual)
+    if not centre_predicted.any() and not centre_actual.any():
+        cldice = 1.0
+    else:
+        precision = (centre_predicted & actual).sum() / max(centre_predicted.sum(), 1)
+        sensitivity = (centre_actual & predicted).sum() / max(centre_actual.sum(), 1)
+        total = precision + sensitivity
+        cldice = float(2 * precision * sensitivity / total) if total > 0 else 0.0
+    return {
+        "cldice": cldice,
+        "fragments": float(pieces(predicted, connectivity=2).max()),
+        "label_fragments": float(pieces(actual, connectivity=2).max()),
     }

@@ -14,7 +14,10 @@ import numpy as np
 import torch
 
 from utils.images import save_png, to_rgb_uint8
-from utils.metrics import METRIC_NAMES, THRESHOLD
+from utils.metrics import CONNECTIVITY_NAMES, METRIC_NAMES, THRESHOLD, TUNED_NAMES
+
+# per_image.csv's orders, worst first: highest first for these, lowest first for every other score.
+HIGHER_IS_WORSE = ("fragments",)
 
 # Error overlay colours (RGB): hits in white, false alarms in red, misses in blue.
 TRUE_POSITIVE = (255, 255, 255)
@@ -41,14 +44,28 @@ def error_overlay(probs: torch.Tensor, label: torch.Tensor, fov: torch.Tensor) -
 
 class ResultWriter(L.Callback):
     """Write a test run's results: the scores (`metrics`, JSON), a per-image table (`per_image`,
-    CSV, worst F1 first), and per-image PNGs of the predicted vessel probabilities
-    (`predictions_dir`) and of the errors (`errors_dir`). conf/test.yaml names the paths.
+    CSV, worst first by `sort_by`: f1, cldice, fragments or any other score), and per-image PNGs
+    of the predicted vessel probabilities (`predictions_dir`) and of the errors (`errors_dir`).
+    conf/test.yaml names the paths. metrics.json holds the pixel scores over the whole split (at
+    0.5, and `*_tuned` at the threshold chosen on validation) and the connectivity scores
+    (utils/metrics.py) averaged over its images.
 
     metrics.json also holds `seconds_per_image`: the model's time per test image (loading,
     forward pass and scores; not the writing of the images), for the accuracy/speed trade-off.
     """
 
-    def __init__(self, metrics: str, per_image: str, predictions_dir: str, errors_dir: str) -> None:
+    def __init__(
+        self,
+        metrics: str,
+        per_image: str,
+        predictions_dir: str,
+        errors_dir: str,
+        sort_by: str = "f1",
+    ) -> None:
+        if sort_by not in (*METRIC_NAMES, *CONNECTIVITY_NAMES):
+            allowed = ", ".join(METRIC_NAMES + CONNECTIVITY_NAMES)
+            raise ValueError(f"sort_by={sort_by!r}: expected one of {allowed}")
+        self.sort_by = sort_by
         self.metrics = Path(metrics)
         self.per_image = Path(per_image)
         self.predictions_dir = Path(predictions_dir)
@@ -92,20 +109,27 @@ class ResultWriter(L.Callback):
         if not self.rows:
             return
         # Worst first: error analysis starts at the top of the file.
-        rows = sorted(self.rows, key=lambda row: row["f1"])
+        worse = -1 if self.sort_by in HIGHER_IS_WORSE else 1
+        rows = sorted(self.rows, key=lambda row: worse * row[self.sort_by])
         with open(self.per_image, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=["name", *METRIC_NAMES])
+            writer = csv.DictWriter(file, fieldnames=["name", *METRIC_NAMES, *CONNECTIVITY_NAMES])
             writer.writeheader()
             writer.writerows(
                 {k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()}
                 for row in rows
             )
         scores = {name: float(trainer.callback_metrics[f"test/{name}"]) for name in METRIC_NAMES}
+        for name in CONNECTIVITY_NAMES:
+            scores[name] = float(np.mean([row[name] for row in rows]))
+        for name in TUNED_NAMES:  # a model without a tuned threshold logs none of these
+            if f"test/{name}" in trainer.callback_metrics:
+                scores[name] = float(trainer.callback_metrics[f"test/{name}"])
+        worst_f1 = min(rows, key=lambda row: row["f1"])
         summary = {
             **scores,
             "images": len(rows),
-            "worst_image": rows[0]["name"],
-            "worst_f1": rows[0]["f1"],
+            "worst_image": worst_f1["name"],
+            "worst_f1": worst_f1["f1"],
             "seconds_per_image": round(self.seconds / len(rows), 4),
         }
         self.metrics.write_text(
