@@ -168,6 +168,8 @@ def test_killed_run_resumes_to_the_same_end(
     header = lines[0].split(",")
     rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
     assert sorted(int(r["epoch"]) for r in rows if r["val/f1"]) == list(range(epochs))
+    live = tmp_path / "experiment/killed/log/dvclive/plots/metrics"
+    assert len((live / "val/f1.tsv").read_text().splitlines()) == 1 + epochs, "DVCLive's too"
 
 
 def test_repeat_from_record_reproduces_validation_metrics(tmp_path: Path, dataset: Path) -> None:
