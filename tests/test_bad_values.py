@@ -40,7 +40,6 @@ BAD_VALUES = [
     (["trainer.devices=0"], "trainer.devices=0"),
     (["data.folds=3", "data.fold=3"], "data.fold=3"),
     (["data.folds=99"], "data.folds=99"),  # found when the splits are read, still before the folder
-    (["data.camera=nikon"], "data.camera='nikon'"),
     (["logger=nope"], "logger/nope"),
     (["callbacks=nope"], "callbacks/nope"),
 ]

@@ -71,21 +71,21 @@ def test_unet_train_then_test_writes_the_experiment_folder(tmp_path: Path, datas
     assert rows[0]["name"] == "01_test" and "f1" in rows[0]
     assert (result / "predictions/01_test.png").is_file()
     assert (result / "errors/01_test.png").is_file()
+    tested_on_another_dataset(tmp_path, "unet_synthetic_debug_fast")
 
 
-def test_an_experiment_is_tested_on_another_dataset_into_its_own_folder(
-    tmp_path: Path, dataset: Path
-) -> None:
-    """The README's `test.py exp_name=<exp> data=other_camera`: another dataset's test split,
-    scored into result/on_other_camera/, the home results untouched; the report's matrix."""
+def tested_on_another_dataset(tmp_path: Path, name: str) -> None:
+    """The README's `test.py exp_name=<exp> data=other_camera` on the experiment `name`, trained
+    and tested at home: another dataset's test split, scored into result/on_other_camera/, the
+    home results untouched; the report's matrix; the home dataset refused as `data=`."""
     other = make_dataset(tmp_path / "other", n_train=2, n_test=2, val_count=1, camera="other")
-    check_ok(train(tmp_path, dataset, "exp_name=home"))
-    check_ok(run_script("test.py", "exp_name=home", cwd=tmp_path))
-    home = tmp_path / "experiment/home/result"
+    home = tmp_path / f"experiment/{name}/result"
     before = {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
     words = readme_command("python test.py exp_name=unet_synthetic_noaug data=other_camera")
     assert words[3:] == ["data=other_camera"]
-    result = run_script("test.py", "exp_name=home", *words[3:], f"data.root={other}", cwd=tmp_path)
+    result = run_script(
+        "test.py", f"exp_name={name}", *words[3:], f"data.root={other}", cwd=tmp_path
+    )
     check_ok(result)
     assert "on other_camera" in result.stderr + result.stdout
     scored = json.loads((home / "on_other_camera/metrics.json").read_text())
@@ -108,9 +108,9 @@ def test_an_experiment_is_tested_on_another_dataset_into_its_own_folder(
     matrix = report.stdout.split("tested on others")[1]
     assert "other_camera: F1" in matrix and f"{scored['f1']:.4f}" in matrix
 
-    same = run_script("test.py", "exp_name=home", "data=synthetic", cwd=tmp_path)
+    same = run_script("test.py", f"exp_name={name}", "data=synthetic", cwd=tmp_path)
     assert same.returncode == 1
-    assert "was trained on data=synthetic: python test.py exp_name=home scores" in same.stderr
+    assert f"was trained on data=synthetic: python test.py exp_name={name} scores" in same.stderr
 
 
 def test_missing_drive_stops_before_any_work(tmp_path: Path) -> None:

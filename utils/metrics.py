@@ -26,6 +26,7 @@ from torchmetrics.functional.classification import (
 METRIC_NAMES = ("auroc", "f1", "accuracy", "sensitivity", "specificity")
 # Per image (test.py's per_image.csv, predict.py's summary.csv) and averaged in metrics.json.
 CONNECTIVITY_NAMES = ("cldice", "fragments", "label_fragments")
+EIGHT_NEIGHBOURS = [[1, 1, 1], [1, 1, 1], [1, 1, 1]]  # pixels touching at a corner are one piece
 # At the threshold chosen on the validation split (BestThreshold), beside those at THRESHOLD.
 TUNED_NAMES = ("threshold_tuned", "f1_tuned", "sensitivity_tuned", "specificity_tuned")
 THRESHOLD = 0.5  # a pixel is a vessel where its probability is above this (torchmetrics' rule)
@@ -125,10 +126,10 @@ def connectivity(probs: torch.Tensor, label: torch.Tensor, fov: torch.Tensor) ->
     broken tree. `cldice` (Shit et al., CVPR 2021): the harmonic mean of the share of the
     predicted centrelines (skeleton) inside the label and of the label's centrelines inside the
     prediction, 1 for a map with no vessel where the label has none. `fragments` and
-    `label_fragments`: connected pieces (8-neighbours) of the prediction and of the label; a
+    `label_fragments`: connected pieces (8-neighbours, scipy) of the prediction and of the label; a
     prediction with many more pieces than its label has broken vessels or scattered noise.
     """
-    from skimage.measure import label as pieces
+    from scipy.ndimage import label as pieces  # what skimage.measure.label would import too
     from skimage.morphology import skeletonize
 
     inside = fov[0].bool().cpu().numpy()
@@ -144,6 +145,6 @@ def connectivity(probs: torch.Tensor, label: torch.Tensor, fov: torch.Tensor) ->
         cldice = float(2 * precision * sensitivity / total) if total > 0 else 0.0
     return {
         "cldice": cldice,
-        "fragments": float(pieces(predicted, connectivity=2).max()),
-        "label_fragments": float(pieces(actual, connectivity=2).max()),
+        "fragments": float(pieces(predicted, structure=EIGHT_NEIGHBOURS)[1]),
+        "label_fragments": float(pieces(actual, structure=EIGHT_NEIGHBOURS)[1]),
     }
