@@ -71,10 +71,10 @@ def test_unet_train_then_test_writes_the_experiment_folder(tmp_path: Path, datas
     assert rows[0]["name"] == "01_test" and "f1" in rows[0]
     assert (result / "predictions/01_test.png").is_file()
     assert (result / "errors/01_test.png").is_file()
-    tested_on_another_dataset(tmp_path, "unet_synthetic_debug_fast")
+    scored_on_another_dataset(tmp_path, "unet_synthetic_debug_fast")
 
 
-def tested_on_another_dataset(tmp_path: Path, name: str) -> None:
+def scored_on_another_dataset(tmp_path: Path, name: str) -> None:
     """The README's `test.py exp_name=<exp> data=other_camera` on the experiment `name`, trained
     and tested at home: another dataset's test split, scored into result/on_other_camera/, the
     home results untouched; the report's matrix; the home dataset refused as `data=`."""
