@@ -41,7 +41,7 @@ def main(cfg: DictConfig) -> list[dict]:
         log.warning("%s matches no photograph of input=%s: not used", stray, cfg.input)
     name = cfg.name or input_name(str(cfg.input))
     folder.prediction_dir(name)  # the name checked before anything is loaded
-    reference = training_reference(folder, params)
+    reference = folder.load_data_statistics()
 
     from bookkeeping.build import build
     from bookkeeping.experiment import log_lightning_once
@@ -66,7 +66,7 @@ def main(cfg: DictConfig) -> list[dict]:
         pooled,
         tuned=tuned if tuned_threshold is not None else None,
         tuned_threshold=tuned_threshold or 0.5,
-        normalize=params.data.get("normalize", "none"),  # experiments older than the key: none
+        normalize=params.data.normalize,
         scale=cfg.scale,
         tile=cfg.tile,
         overlap=cfg.overlap,
@@ -87,20 +87,6 @@ def main(cfg: DictConfig) -> list[dict]:
     log.info(shift_summary([row["flags"].split("; ") if row["flags"] else [] for row in predicted]))
     log.info("Predictions for %d of %d photographs in %s", len(predicted), len(rows), out)
     return rows
-
-
-def training_reference(folder: ExperimentFolder, params: DictConfig) -> dict:
-    """The training split's statistics kept with the experiment, or computed from its data
-    for experiments trained before they were kept (and then not saved: predict writes nothing
-    outside its own folder)."""
-    kept = folder.load_data_statistics()
-    if kept is not None:
-        return kept
-    from hydra.utils import instantiate
-
-    datamodule = instantiate(params.data)
-    datamodule.prepare_data()
-    return datamodule.training_statistics()
 
 
 def input_name(where: str) -> str:

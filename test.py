@@ -49,7 +49,7 @@ def main(cfg: DictConfig) -> dict[str, float]:
     model = build(params.model, "model")
     load_weights(model, checkpoint)
     # normalize=dataset: the mean and std the model was trained with, not today's data folder's.
-    kept = folder.load_data_statistics() or {}
+    kept = folder.load_data_statistics()
     data, scale = params.data, {}
     if cfg.tested_on is not None:
         data, scale = other_dataset(cfg, params, kept)

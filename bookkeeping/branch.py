@@ -1,6 +1,6 @@
 """One experiment, one branch: create, check, promote and list experiment branches.
 
-    python -m bookkeeping.branch new model=pix2pix data=drive  # TEMP_PIX2PIX_DRIVE_NOAUG
+    python -m bookkeeping.branch new model=pix2pix data=drive  # TEMP_PIX2PIX_DRIVE_AUG
     python -m bookkeeping.branch new --long-term --tag lr1e-3  # MAIN_UNET_SYNTHETIC_NOAUG_LR1E-3
     python -m bookkeeping.branch check [NAME]     # the current branch by default
     python -m bookkeeping.branch promote [NAME]   # TEMP_X -> MAIN_X, with its experiment folder

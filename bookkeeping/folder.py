@@ -294,11 +294,16 @@ class ExperimentFolder:
 
         return OmegaConf.load(self.require().params)
 
-    def load_data_statistics(self) -> dict | None:
-        """The training split's statistics kept at training time (data_statistics.json), or None
-        for an experiment trained before they were kept."""
-        if not self.data_statistics.is_file():
-            return None
+    def load_data_statistics(self) -> dict:
+        """The training split's statistics that train.py kept when it made the folder
+        (data_statistics.json): what test.py and predict.py feed the model by."""
+        if not self.require().data_statistics.is_file():
+            raise ExperimentError(
+                f"{self.data_statistics} is missing: train.py writes it beside params.yaml, and "
+                "without it the experiment cannot be fed as it was trained. Restore it (git "
+                "commits it on an experiment branch) or train again: python train.py "
+                f"exp_name={self.name} overwrite=true"
+            )
         return json.loads(self.data_statistics.read_text())
 
     def checkpoint(self, which: str) -> Path:

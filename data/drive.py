@@ -51,5 +51,5 @@ def require_drive(root: Path) -> None:
             f"  download DRIVE.zip and unzip it so that {root}/training/images/21_training.tif "
             f"exists\n  (for example `unzip DRIVE.zip -d {root.parent}`).\n"
             "  To try the template without it, use the built-in synthetic data: "
-            "python train.py data=synthetic"
+            "data=synthetic instead of data=drive (the default)"
         )

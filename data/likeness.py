@@ -15,7 +15,7 @@ image, then given as mean and standard deviation over the images:
   inside the FOV: how uneven the lighting is across the photograph.
 
 The synthetic generator (data/synthetic.py) is tuned to DRIVE's figures, which are kept in
-`DRIVE_TRAINING` (measured on DRIVE's 20 training images); tests/test_synthetic.py holds it there.
+`DRIVE_TRAINING` (measured on DRIVE's 20 training images); tests/test_data.py holds it there.
 """
 
 from __future__ import annotations

@@ -158,7 +158,9 @@ class Segmenter(L.LightningModule):
                 "probs": probs[i].float().cpu(),
                 "label": batch["label"][i].cpu(),
                 "fov": batch["fov"][i].cpu(),
-                "metrics": image_metrics(probs[i], batch["label"][i], batch["fov"][i]),
+                "metrics": image_metrics(
+                    probs[i], batch["label"][i], batch["fov"][i], float(self.tuned_threshold)
+                ),
             }
             for i in range(len(probs))
         ]

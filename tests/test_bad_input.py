@@ -139,10 +139,17 @@ def damaged_checkpoint(tmp: Path, dataset: Path, done: Path) -> Outcome:
     return run_script("test.py", "exp_name=done", cwd=done), [str(reason.value)]
 
 
+def lost_statistics(tmp: Path, dataset: Path, done: Path) -> Outcome:
+    (done / "experiment/done/data_statistics.json").unlink()
+    return run_script(
+        "predict.py", "exp_name=done", f"input={dataset / 'test/images'}", cwd=done
+    ), ["overwrite=true"]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "DRIVE not unzipped into `data/DRIVE/`": Scenario(
         lambda tmp, data, done: (run_script("train.py", "data=drive", cwd=tmp), []),
-        then=("data/DRIVE/training/images", "unzip", "python train.py data=synthetic"),
+        then=("data/DRIVE/training/images", "unzip", "data=synthetic instead of data=drive"),
     ),
     "an image that cannot be decoded": Scenario(broken(corrupt_image)),
     "a manifest line that points nowhere": Scenario(broken(dangling_line)),
@@ -175,6 +182,7 @@ SCENARIOS: dict[str, Scenario] = {
     "a damaged checkpoint": Scenario(
         damaged_checkpoint, never=("weights_only=False", "`weights_only` set to `False`")
     ),
+    "an experiment without its data_statistics.json": Scenario(lost_statistics),
     "`resume=true` with another setting": Scenario(
         lambda tmp, data, done: (
             run_script("train.py", "exp_name=done", "resume=true", "model=pix2pix", cwd=done),

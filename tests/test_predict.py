@@ -140,6 +140,7 @@ def test_every_photograph_gets_maps_a_row_and_a_flag_where_due(
     assert 0.0 < scores["f1"] < 1.0 and "auroc" in scores
     assert 0.0 < scores["f1_tuned"] < 1.0 and 0.0 < scores["threshold_tuned"] < 1.0
     assert "cldice" in rows["grey.png"] and "fragments" in rows["grey.png"]
+    assert 0.0 <= rows["grey.png"]["f1_tuned"] <= 1.0, "each photograph at the tuned threshold"
 
 
 def test_drive_names_pair_and_strays_are_listed(

@@ -69,6 +69,7 @@ def test_unet_train_then_test_writes_the_experiment_folder(tmp_path: Path, datas
     assert all(0.0 <= metrics[k] <= 1.0 for k in ("f1", "accuracy", "specificity"))
     rows = list(csv.DictReader((result / "per_image.csv").open()))
     assert rows[0]["name"] == "01_test" and "f1" in rows[0]
+    assert all(0.0 <= float(row["f1_tuned"]) <= 1.0 for row in rows), "per image, tuned too"
     assert (result / "predictions/01_test.png").is_file()
     assert (result / "errors/01_test.png").is_file()
     scored_on_another_dataset(tmp_path, "unet_synthetic_debug_fast")

@@ -48,6 +48,16 @@ def test_image_metrics_count_only_the_field_of_view() -> None:
     assert scores["f1"] == 1.0 and scores["accuracy"] == 1.0 and scores["auroc"] == 1.0
     everywhere = image_metrics(probs, label, torch.ones_like(fov))
     assert everywhere["f1"] == 0.5 and everywhere["accuracy"] == 0.5
+    assert "f1_tuned" not in everywhere, "without a tuned threshold, no tuned scores"
+
+
+def test_image_metrics_at_the_tuned_threshold_beside_those_at_one_half() -> None:
+    label = torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
+    probs = torch.tensor([[[0.4, 0.45, 0.3, 0.1]]])  # a shy model: every vessel under 0.5
+    fov = torch.ones_like(label, dtype=torch.bool)
+    scores = image_metrics(probs, label, fov, tuned_threshold=0.35)
+    assert scores["f1"] == 0.0 and scores["sensitivity"] == 0.0
+    assert scores["f1_tuned"] == 1.0 and scores["specificity_tuned"] == 1.0
 
 
 def vessel_tree() -> torch.Tensor:

@@ -163,7 +163,8 @@ class PhotographPredictor:
         row["flags"] = "; ".join(shift_flags(stats, self.reference))
         if truth is not None and fov.any():
             tensors = [torch.from_numpy(a)[None].float() for a in (probs, truth)]
-            row.update(image_metrics(*tensors, torch.from_numpy(fov)[None]))
+            threshold = self.tuned_threshold if self.tuned is not None else None
+            row.update(image_metrics(*tensors, torch.from_numpy(fov)[None], threshold))
             preds, target = inside_fov(*tensors, torch.from_numpy(fov)[None])
             self.pooled.update(preds, target)
             if self.tuned is not None:

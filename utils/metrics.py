@@ -29,6 +29,7 @@ CONNECTIVITY_NAMES = ("cldice", "fragments", "label_fragments")
 EIGHT_NEIGHBOURS = [[1, 1, 1], [1, 1, 1], [1, 1, 1]]  # pixels touching at a corner are one piece
 # At the threshold chosen on the validation split (BestThreshold), beside those at THRESHOLD.
 TUNED_NAMES = ("threshold_tuned", "f1_tuned", "sensitivity_tuned", "specificity_tuned")
+IMAGE_TUNED_NAMES = TUNED_NAMES[1:]  # per image: the threshold is the experiment's, not the image's
 THRESHOLD = 0.5  # a pixel is a vessel where its probability is above this (torchmetrics' rule)
 
 
@@ -104,19 +105,29 @@ def inside_fov(
     return probs[fov].float(), label[fov].round().int()
 
 
-def image_metrics(probs: torch.Tensor, label: torch.Tensor, fov: torch.Tensor) -> dict[str, float]:
-    """All scores of one image, pixel and connectivity; AUC-ROC is NaN when the FOV holds a
-    single class."""
+def image_metrics(
+    probs: torch.Tensor,
+    label: torch.Tensor,
+    fov: torch.Tensor,
+    tuned_threshold: float | None = None,
+) -> dict[str, float]:
+    """All scores of one image, pixel and connectivity, and with `tuned_threshold` those of
+    IMAGE_TUNED_NAMES at it; AUC-ROC is NaN when the FOV holds a single class."""
     preds, target = inside_fov(probs, label, fov)
     single_class = target.min() == target.max()
-    return {
+    scores = {
         "auroc": float("nan") if single_class else float(binary_auroc(preds, target)),
         "f1": float(binary_f1_score(preds, target)),
         "accuracy": float(binary_accuracy(preds, target)),
         "sensitivity": float(binary_recall(preds, target)),
         "specificity": float(binary_specificity(preds, target)),
-        **connectivity(probs, label, fov),
     }
+    if tuned_threshold is not None:
+        tuned = (preds > tuned_threshold).float()
+        scores["f1_tuned"] = float(binary_f1_score(tuned, target, validate_args=False))
+        scores["sensitivity_tuned"] = float(binary_recall(tuned, target, validate_args=False))
+        scores["specificity_tuned"] = float(binary_specificity(tuned, target, validate_args=False))
+    return {**scores, **connectivity(probs, label, fov)}
 
 
 def connectivity(probs: torch.Tensor, label: torch.Tensor, fov: torch.Tensor) -> dict[str, float]:

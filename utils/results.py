@@ -14,7 +14,13 @@ import numpy as np
 import torch
 
 from utils.images import save_png, to_rgb_uint8
-from utils.metrics import CONNECTIVITY_NAMES, METRIC_NAMES, THRESHOLD, TUNED_NAMES
+from utils.metrics import (
+    CONNECTIVITY_NAMES,
+    IMAGE_TUNED_NAMES,
+    METRIC_NAMES,
+    THRESHOLD,
+    TUNED_NAMES,
+)
 
 # per_image.csv's orders, worst first: highest first for these, lowest first for every other score.
 HIGHER_IS_WORSE = ("fragments",)
@@ -62,8 +68,8 @@ class ResultWriter(L.Callback):
         errors_dir: str,
         sort_by: str = "f1",
     ) -> None:
-        if sort_by not in (*METRIC_NAMES, *CONNECTIVITY_NAMES):
-            allowed = ", ".join(METRIC_NAMES + CONNECTIVITY_NAMES)
+        if sort_by not in (*METRIC_NAMES, *IMAGE_TUNED_NAMES, *CONNECTIVITY_NAMES):
+            allowed = ", ".join(METRIC_NAMES + IMAGE_TUNED_NAMES + CONNECTIVITY_NAMES)
             raise ValueError(f"sort_by={sort_by!r}: expected one of {allowed}")
         self.sort_by = sort_by
         self.metrics = Path(metrics)
@@ -112,7 +118,8 @@ class ResultWriter(L.Callback):
         worse = -1 if self.sort_by in HIGHER_IS_WORSE else 1
         rows = sorted(self.rows, key=lambda row: worse * row[self.sort_by])
         with open(self.per_image, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=["name", *METRIC_NAMES, *CONNECTIVITY_NAMES])
+            names = [*METRIC_NAMES, *IMAGE_TUNED_NAMES, *CONNECTIVITY_NAMES]
+            writer = csv.DictWriter(file, fieldnames=["name", *(n for n in names if n in rows[0])])
             writer.writeheader()
             writer.writerows(
                 {k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()}
