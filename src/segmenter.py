@@ -151,6 +151,7 @@ class Segmenter(L.LightningModule):
         self.log_dict(self.test_metrics, batch_size=len(probs))
         self.log_dict(self.test_tuned, batch_size=len(probs))
         self.log("test/threshold_tuned", self.tuned_threshold, batch_size=len(probs))
+        tuned = float(self.tuned_threshold)  # once per batch: a device-to-host copy
         return [
             {
                 "name": batch["name"][i],
@@ -158,9 +159,7 @@ class Segmenter(L.LightningModule):
                 "probs": probs[i].float().cpu(),
                 "label": batch["label"][i].cpu(),
                 "fov": batch["fov"][i].cpu(),
-                "metrics": image_metrics(
-                    probs[i], batch["label"][i], batch["fov"][i], float(self.tuned_threshold)
-                ),
+                "metrics": image_metrics(probs[i], batch["label"][i], batch["fov"][i], tuned),
             }
             for i in range(len(probs))
         ]
