@@ -46,7 +46,7 @@ format: $(VENV)/.dev  ## Fix lint and format the code with ruff
 	$(PY) -m ruff format .
 
 clean:  ## Delete caches and generated data (data/synthetic); never experiments or DRIVE
-	rm -rf .pytest_cache .ruff_cache dvc_plots data/synthetic data/quality.json
+	rm -rf .pytest_cache .ruff_cache dvc_plots data/synthetic
 	find . -name __pycache__ -type d -not -path "./.venv/*" -prune -exec rm -rf {} +
 
 hooks:  ## Install the git hook that checks branch names before each commit

@@ -30,13 +30,14 @@ def main(cfg: DictConfig) -> float | None:
 
 
 def train(cfg: DictConfig, overrides: list[str]) -> float | None:
-    """Fit the model of `cfg` into experiment/<exp_name>/; return the best validation F1."""
+    """Fit the model of `cfg` into experiment/<exp_name>/; return the best value of the
+    task's monitored score (what sweeps optimise)."""
     import lightning as L
 
     from bookkeeping.build import build, build_each
     from bookkeeping.experiment import log_lightning_once, open_experiment, plan_run
-    from utils.distributed import every_rank_or_none, join_ranks, local_rank
-    from utils.precision import pick_precision
+    from utils.engine.distributed import every_rank_or_none, join_ranks, local_rank
+    from utils.engine.precision import pick_precision
 
     log_lightning_once()
     join_ranks()  # processes started by torchrun or srun: none may stop without the others

@@ -44,7 +44,7 @@ train() { $py train.py data.root="$work/data" "${quiet[@]}" "$@"; }
 echo "== $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)"
 pick=$($py -c "
 from omegaconf import OmegaConf
-from utils.precision import pick_precision
+from utils.engine.precision import pick_precision
 trainer = OmegaConf.create({'accelerator': 'gpu', 'precision': 'auto'})
 pick_precision(trainer)
 print(trainer.precision)" 2>"$work/pick.log")

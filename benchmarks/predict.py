@@ -3,10 +3,10 @@
     python -m benchmarks.predict            # 10 DRIVE-size photographs, one of 3,500 x 2,300
 
 The model is the default U-Net of conf/ (untrained: speed does not depend on the weights),
-run through utils.inference.predict_photograph as predict.py runs it: normalisation, tiles of
-1,024 px with 32 px overlap, the map resized back. The large photograph is predicted at scale 1,
-the worst case (a real one of the same eye would be shrunk to the training FOV first), to show
-that memory is bounded by the tile. Peak memory is the process's resident peak (ru_maxrss).
+run through utils.vessels.inference.predict_photograph as predict.py runs it: normalisation,
+tiles of 1,024 px with 32 px overlap, the map resized back. The large photograph is predicted at
+scale 1, the worst case (a real one of the same eye would be shrunk to the training FOV first),
+to show that memory is bounded by the tile. Peak memory is the process's resident peak (ru_maxrss).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main() -> None:
     import torch
     from hydra.utils import instantiate
 
-    from utils.inference import predict_photograph
+    from utils.vessels.inference import predict_photograph
 
     model = instantiate(compose().model).eval()
     rng = np.random.default_rng(0)

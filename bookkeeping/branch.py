@@ -59,7 +59,8 @@ def promote(name: str, experiment_root: Path = EXPERIMENT_ROOT, cwd: Path | None
 
 
 def list_branches(experiment_root: Path = EXPERIMENT_ROOT, cwd: Path | None = None) -> str:
-    """A table of experiment branches: last commit and, where recorded, test F1 and AUC-ROC."""
+    """A table of experiment branches: last commit and, where recorded, the test scores their
+    experiment's task lists (task.scores in its params.yaml)."""
     refs = git(
         "for-each-ref",
         "--format=%(refname:short)|%(committerdate:short)|%(subject)",
@@ -67,16 +68,32 @@ def list_branches(experiment_root: Path = EXPERIMENT_ROOT, cwd: Path | None = No
         "refs/heads/MAIN_*",
         cwd=cwd,
     )
-    rows = [f"{'branch':<36} {'last commit':<11} {'F1':>6} {'AUC':>6}  subject"]
-    for line in filter(None, refs.splitlines()):
-        name, date, subject = line.split("|", 2)
-        metrics = ExperimentFolder(Path(cwd or ".") / experiment_root, name).metrics
-        scores = json.loads(metrics.read_text()) if metrics.is_file() else {}
-        f1, auc = (
-            f"{scores[k]:.4f}" if scores.get(k) is not None else "-" for k in ("f1", "auroc")
-        )
-        rows.append(f"{name:<36} {date:<11} {f1:>6} {auc:>6}  {subject}")
+    lines = [line.split("|", 2) for line in filter(None, refs.splitlines())]
+    scored = [
+        recorded_scores(ExperimentFolder(Path(cwd or ".") / experiment_root, name))
+        for name, _, _ in lines
+    ]
+    width = max([len("test scores"), *(len(text) for text in scored)])
+    rows = [f"{'branch':<36} {'last commit':<11} {'test scores':<{width}}  subject"]
+    for (name, date, subject), text in zip(lines, scored, strict=True):
+        rows.append(f"{name:<36} {date:<11} {text:<{width}}  {subject}")
     return "\n".join(rows)
+
+
+def recorded_scores(folder: ExperimentFolder) -> str:
+    """`<score> <value>, ...`: the test scores an experiment's task lists, or `-` for none."""
+    if not (folder.params.is_file() and folder.metrics.is_file()):
+        return "-"
+    import yaml  # only here: `check` runs on a bare python
+
+    task = (yaml.safe_load(folder.params.read_text()) or {}).get("task") or {}
+    measured = json.loads(folder.metrics.read_text())
+    shown = [
+        f"{title.removeprefix('test ')} {measured[key]:.4f}"
+        for title, key in (task.get("scores") or {}).items()
+        if not key.startswith("val/") and measured.get(key) is not None
+    ]
+    return ", ".join(shown) or "-"
 
 
 def compose_name(overrides: list[str], tags: tuple[str, ...], long_term: bool) -> str:
@@ -84,7 +101,7 @@ def compose_name(overrides: list[str], tags: tuple[str, ...], long_term: bool) -
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
 
-    from bookkeeping.config import register_resolvers
+    from bookkeeping.config import name_of, register_resolvers
 
     register_resolvers()
     conf = Path(__file__).resolve().parents[1] / "conf"
@@ -93,7 +110,7 @@ def compose_name(overrides: list[str], tags: tuple[str, ...], long_term: bool) -
             cfg = compose(config_name="train", overrides=overrides)
         except HydraException as error:  # a misspelt key or option: as train.py would say it
             raise BranchError(f"{' '.join(overrides)}: {error}") from None
-    return branch_name(cfg.model.name, cfg.data.name, cfg.data.augment, tags, long_term)
+    return branch_name(*name_of(cfg), tags, long_term)
 
 
 @exit_cleanly_on(UserError)

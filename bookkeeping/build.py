@@ -47,10 +47,18 @@ def build(node: Any, key: str, overrides: Iterable[str] = (), **kwargs: Any) -> 
         ) from None
 
 
-def build_each(group: Any, key: str, overrides: Iterable[str] = ()) -> list:
-    """Build every object of a config group such as `logger` or `callbacks`; nulls are skipped."""
+def build_each(
+    group: Any, key: str, overrides: Iterable[str] = (), given: dict[str, Any] | None = None
+) -> list:
+    """Build every object of a config group such as `logger` or `callbacks`; nulls are skipped.
+    Each value of `given` replaces the node's own where the node has that key (a run's id)."""
     return [
-        build(node, f"{key}.{name}", overrides)
+        build(
+            node,
+            f"{key}.{name}",
+            overrides,
+            **{k: v for k, v in (given or {}).items() if k in node},
+        )
         for name, node in (group or {}).items()
         if node is not None
     ]

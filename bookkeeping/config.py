@@ -14,46 +14,47 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from bookkeeping.folder import ExperimentError, ExperimentFolder, name_from
-from bookkeeping.naming import experiment_branch
+from bookkeeping.naming import Choice, choices, experiment_branch, run_name
 from bookkeeping.record import read_record
 
 # What the command line may say beside resume=true / repeat_of=...; the rest comes from the record.
 RESUME_MAY_CHANGE = ("exp_name", "resume", "trainer.max_epochs", "hydra/launcher")
 REPEAT_MAY_CHANGE = ("exp_name", "repeat_of", "overwrite")
 SWEEP_ARGUMENTS = "TRAIN_SWEEP_ARGUMENTS"  # the sweep's command line, for jobs run by submitit
-# Paths of an experiment folder that conf/ may ask for: ${exp_folder:model_dir}, ...
+# Paths of an experiment folder that conf/ may ask for, ${exp_folder:model_dir}...: the folder
+# itself and each path property of ExperimentFolder, the one owner of the layout.
 LAYOUT = (
     "path",
-    "log_dir",
-    "model_dir",
-    "best_checkpoint",
-    "last_checkpoint",
-    "result_dir",
-    "test_dir",
-    "metrics",
-    "per_image",
-    "predictions_dir",
-    "errors_dir",
+    *(key for key, kind in vars(ExperimentFolder).items() if isinstance(kind, property)),
 )
 
 
 def register_resolvers() -> None:
     """The resolvers conf/ uses.
 
-    `${aug_tag:${data.augment}}` -> `aug` / `noaug`; `${branch_or:default}` -> the checked-out
+    `${run_name:}` -> the model's and the dataset's names and the task's choices
+    (`task.name_parts`), e.g. `unet_synthetic_noaug`; `${branch_or:default}` -> the checked-out
     branch where it is an experiment branch (TEMP_.../MAIN_...), else `default`;
     `${exp_folder:model_dir}` -> that path of this run's experiment folder
     (`${exp_folder:metrics,<dataset>}`: of its test results on another dataset);
     `${unswept_when_named:[keys]}` -> the keys left out of a sweep job's name (see below).
     """
     OmegaConf.register_new_resolver(
-        "aug_tag", lambda augment: "aug" if augment else "noaug", replace=True
+        "run_name", lambda *, _root_: run_name(*name_of(_root_)), replace=True
     )
     OmegaConf.register_new_resolver(
         "branch_or", lambda default: experiment_branch() or default, replace=True, use_cache=True
     )
     OmegaConf.register_new_resolver("exp_folder", experiment_path, replace=True)
     OmegaConf.register_new_resolver("unswept_when_named", unswept_when_named, replace=True)
+
+
+def name_of(cfg: DictConfig) -> tuple[str, str, list[Choice]]:
+    """What names a run of `cfg`: its model, its dataset and the choices its task names it by."""
+    task = cfg.get("task") or {}
+    parts = OmegaConf.to_container(task.get("name_parts") or OmegaConf.create({}), resolve=True)
+    chosen = choices(parts, lambda key: OmegaConf.select(cfg, key, default=None))
+    return str(cfg.model.name), str(cfg.data.name), chosen
 
 
 def load_env_file(path: Path = Path(".env")) -> list[str]:
@@ -166,7 +167,7 @@ def run_config(
 def refuse_processes_in_sweep(cfg: DictConfig) -> None:
     """Stop a `-m` sweep whose jobs would start DDP processes themselves: Lightning starts each
     copy with this process's command line, so every copy would run the whole sweep again."""
-    from utils.distributed import launched_together
+    from utils.engine.distributed import launched_together
 
     trainer = cfg.trainer
     devices = trainer.get("devices", 1)

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from utils.base import UserError, exit_cleanly_on
 
-# (title, x column, y columns): one panel each; a column missing from the log is left out.
+# (title, x column, prefix of the y columns): one panel each, of every column of the log the prefix
+# starts, whatever the task logs.
 PANELS = (
-    ("training loss per step", "step", ("train/loss",)),
-    ("validation scores per epoch", "epoch", ("val/f1", "val/auroc")),
+    ("training per step", "step", "train/"),
+    ("validation per epoch", "epoch", "val/"),
 )
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
 WIDTH, HEIGHT, MARGIN = 480, 260, 48
 
 
@@ -29,9 +30,10 @@ def read_series(path: Path) -> dict[str, list[tuple[float, float]]]:
     """Return {"x|y": [(x, y), ...]} for every panel's columns, from a Lightning CSVLogger file."""
     with open(path, newline="") as file:
         rows = list(csv.DictReader(file))
+    columns = list(rows[0]) if rows else []
     series: dict[str, list[tuple[float, float]]] = {}
-    for _, x, ys in PANELS:
-        for y in ys:
+    for _, x, prefix in PANELS:
+        for y in (column for column in columns if column.startswith(prefix)):
             points = [
                 (float(row[x]), float(row[y]))
                 for row in rows
@@ -83,8 +85,12 @@ def _panel(title: str, lines: dict[str, list[tuple[float, float]]], top: int) ->
 def write_svg(series: dict[str, list[tuple[float, float]]], path: Path) -> int:
     """Write one panel per PANELS entry that has data; return the number of panels drawn."""
     panels = []
-    for title, x, ys in PANELS:
-        lines = {y: series[f"{x}|{y}"] for y in ys if f"{x}|{y}" in series}
+    for title, x, prefix in PANELS:
+        lines = {
+            key.split("|", 1)[1]: points
+            for key, points in series.items()
+            if key.startswith(f"{x}|{prefix}")
+        }
         if lines:
             panels.append((title, lines))
     return write_panels(panels, path)

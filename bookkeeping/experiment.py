@@ -22,8 +22,8 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig
 
-from bookkeeping.build import build
-from bookkeeping.config import resolved
+from bookkeeping.build import build, build_each
+from bookkeeping.config import name_of, resolved
 from bookkeeping.folder import ExperimentError, ExperimentFolder
 from bookkeeping.naming import branch_warnings
 from bookkeeping.record import new_run_id, read_record, recorded_session, redact
@@ -46,11 +46,7 @@ class Run:
     def build_loggers(self, group: DictConfig | None, overrides: list[str] = ()) -> list:
         """The experiment loggers of `group` (nothing written yet); one with an `id` key (W&B)
         gets this run's id, so a resumed run continues the same W&B run."""
-        self.loggers = [
-            build(node, f"logger.{key}", overrides, **({"id": self.run_id} if "id" in node else {}))
-            for key, node in (group or {}).items()
-            if node is not None
-        ]
+        self.loggers = build_each(group, "logger", overrides, given={"id": self.run_id})
         return self.loggers
 
     def finish(self, trainer: Any) -> float | None:
@@ -78,7 +74,7 @@ def plan_run(cfg: DictConfig) -> Run:
     """The run of `cfg` as far as it can be known without writing anything: its folder (the
     name checked), the checkpoint it resumes from, its id. An existing folder stops it here,
     before any data or model is built, unless it is resumed or overwritten."""
-    from utils.distributed import global_rank
+    from utils.engine.distributed import global_rank
 
     folder = ExperimentFolder(cfg.paths.experiment_root, cfg.exp_name)
     checkpoint = resume_checkpoint(folder) if cfg.resume else None
@@ -103,7 +99,7 @@ def open_experiment(
     or not) stops with a message instead of deleting this one's files. `data_statistics` of the
     training split are kept beside params.yaml for test.py and predict.py.
     """
-    from utils.distributed import every_rank_or_none
+    from utils.engine.distributed import every_rank_or_none
 
     folder = run.folder
     with ExitStack() as claimed:
@@ -127,7 +123,7 @@ def open_experiment(
         with log_to_file(folder.text_log):
             resuming = f"resuming {run.checkpoint}" if run.checkpoint else folder.path
             log.info("Experiment %s: %s", folder.name, resuming)
-            for warning in branch_warnings(cfg.model.name, cfg.data.name, cfg.data.augment):
+            for warning in branch_warnings(*name_of(cfg)):
                 log.warning(warning)
             data_root = Path(cfg.data.root)
             with recorded_session(
@@ -142,7 +138,7 @@ def open_experiment(
 
 def resume_checkpoint(folder: ExperimentFolder) -> Path:
     """model/last.ckpt of an experiment being resumed, checked to be a readable checkpoint."""
-    from utils.checkpoint import read_checkpoint
+    from utils.engine.checkpoint import read_checkpoint
 
     path = folder.last_checkpoint
     if not path.is_file():
@@ -194,3 +190,25 @@ def log_to_file(path: Path) -> Iterator[None]:
     finally:
         root.removeHandler(handler)
         handler.close()
+
+
+def trained_experiment(cfg: DictConfig, script: str) -> tuple[ExperimentFolder, DictConfig, Path]:
+    """The trained experiment a test.py or predict.py run names (exp_name=, checkpoint=): its
+    folder, its params.yaml and the checkpoint, each checked with a message that says the fix."""
+    if not cfg.exp_name:
+        raise ExperimentError(
+            f"say which experiment: python {script} exp_name=<name> "
+            f"(a folder of {cfg.paths.experiment_root}/)."
+        )
+    folder = ExperimentFolder(cfg.paths.experiment_root, cfg.exp_name)
+    return folder, folder.load_params(), folder.checkpoint(cfg.checkpoint)
+
+
+def trained_model(params: DictConfig, checkpoint: Path) -> Any:
+    """The experiment's model, built from its params.yaml, with the weights of `checkpoint`."""
+    from utils.engine.checkpoint import load_weights
+
+    log_lightning_once()
+    model = build(params.model, "model")
+    load_weights(model, checkpoint)
+    return model

@@ -6,9 +6,10 @@
         data_statistics.json  the training images' statistics (predict.py: scale, shift report)
         git.patch        the uncommitted changes of the code, when there were any
         log/             train.log, and tensorboard/, csv/, wandb/ from the loggers
-        model/           best.ckpt (highest validation F1), last.ckpt (full state, for resume)
-        result/          metrics.json, per_image.csv, predictions/, errors/ (test.py),
-                         on_<dataset>/ holding the same four (test.py data=<dataset>),
+        model/           best.ckpt (the task's best validation score), last.ckpt (the full
+                         state, for resume)
+        result/          metrics.json and what the task's result writer adds (test.py),
+                         on_<dataset>/ holding the same (test.py data=<dataset>),
                          predict/<input>/ (predict.py)
 
 Code asks an ExperimentFolder for these paths; conf/ asks the `${exp_folder:<attribute>}`
@@ -143,18 +144,6 @@ class ExperimentFolder:
     @property
     def metrics(self) -> Path:
         return self.test_dir / "metrics.json"
-
-    @property
-    def per_image(self) -> Path:
-        return self.test_dir / "per_image.csv"
-
-    @property
-    def predictions_dir(self) -> Path:
-        return self.test_dir / "predictions"
-
-    @property
-    def errors_dir(self) -> Path:
-        return self.test_dir / "errors"
 
     @property
     def data_statistics(self) -> Path:

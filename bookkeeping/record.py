@@ -72,23 +72,16 @@ def git_state(patch_path: Path, repo: Path = CODE_ROOT) -> dict:
 
 
 def data_version(root: Path) -> dict:
-    """A SHA-256 over the split manifests and every file they list, in order.
-
-    It changes when any image, label, mask or split assignment does, whether or not DVC tracks
-    the folder; `dvc.lock` records DVC's own hashes for pipeline runs.
-    """
-    from data.manifest import SPLITS, manifest_path, read_manifest
-
+    """A SHA-256 over every file in the dataset folder, its relative path and its bytes, in path
+    order: it changes when any image, label, manifest or split assignment does, whether or not
+    DVC tracks the folder, whatever the task's files are (`dvc.lock` records DVC's own hashes
+    for pipeline runs)."""
     digest, files = hashlib.sha256(), 0
-    for split in SPLITS:
-        manifest = manifest_path(root, split)
-        if not manifest.is_file():
-            continue
-        digest.update(manifest.read_bytes())
-        for sample in read_manifest(manifest):
-            for relative in (sample.image, sample.label, sample.fov):
-                digest.update((Path(root) / relative).read_bytes())
-                files += 1
+    root = Path(root)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []:
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(path.read_bytes())
+        files += 1
     return {"root": str(root), "files": files, "sha256": digest.hexdigest()}
 
 

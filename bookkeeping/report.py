@@ -4,6 +4,8 @@
                                                   # and trained-on x tested-on where tested so
     python -m bookkeeping.report <exp_a> <exp_b>  # two experiments, parameter by parameter
 
+The scores shown are those each experiment's task names (`task.scores` in its params.yaml, from
+conf/task/): experiments of several tasks share one table, each filling its own columns.
 Experiments whose resolved configurations differ only in a key of REPEAT_KEYS (`seed`,
 `data.fold`) are one configuration measured several times: the listing adds a row per such group
 with each score as mean +- standard deviation over its n runs, and comparing two experiments
@@ -27,10 +29,10 @@ from typing import Any
 import yaml
 
 from bookkeeping.folder import ExperimentFolder, experiments
+from bookkeeping.naming import choices
 from bookkeeping.record import read_record
 from utils.base import UserError, exit_cleanly_on
 
-METRICS = (("val F1", "val/f1"), ("test F1", "f1"), ("test AUC", "auroc"))
 # Keys that repeat a configuration instead of changing it (a seed sweep, the folds of K-fold).
 REPEAT_KEYS = ("seed", "data.fold")
 ALPHA = 0.05  # Welch's t-test: a difference of means with p below this exceeds the spread
@@ -46,23 +48,51 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def read_params(folder: ExperimentFolder) -> dict[str, Any]:
+    return yaml.safe_load(folder.params.read_text()) or {}
+
+
+def score_columns(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(column title, key) of each score the experiment's task lists; `val/` keys are scores of
+    the last validation, the others test.py's."""
+    return list(((params.get("task") or {}).get("scores") or {}).items())
+
+
+def test_columns(params: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(title, key) for title, key in score_columns(params) if not key.startswith("val/")]
+
+
+def choice_words(params: dict[str, Any]) -> str:
+    """The words the task names an experiment by, beyond its model and dataset."""
+
+    def value_of(key: str) -> Any:
+        node: Any = params
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+    name_parts = (params.get("task") or {}).get("name_parts")
+    return " ".join(choice.word for choice in choices(name_parts, value_of))
+
+
 def summary(folder: ExperimentFolder) -> dict[str, Any]:
     """One row: key parameters, the last session's status and metrics, the test scores, and the
     costs to weigh them against (model size, training time, test time per image)."""
-    params = yaml.safe_load(folder.params.read_text()) or {}
+    params = read_params(folder)
     record = read_record(folder)
     sessions = record.get("sessions") or [{}]
     test = json.loads(folder.metrics.read_text()) if folder.metrics.is_file() else {}
     fit = sessions[-1].get("metrics") or {}
     row = {
         "experiment": folder.name,
+        "task": (params.get("task") or {}).get("name"),
         "model": params.get("model", {}).get("name"),
         "data": params.get("data", {}).get("name"),
-        "aug": params.get("data", {}).get("augment"),
+        "choices": choice_words(params),
         "epochs": params.get("trainer", {}).get("max_epochs"),
         "status": sessions[-1].get("status", "?"),
     }
-    for title, key in METRICS:
+    for title, key in score_columns(params):
         row[title] = (fit if key.startswith("val/") else test).get(key)
     parameters = sessions[-1].get("parameters")
     row["params M"] = round(parameters / 1e6, 2) if parameters else None
@@ -74,7 +104,7 @@ def summary(folder: ExperimentFolder) -> dict[str, Any]:
 def configuration(folder: ExperimentFolder) -> str:
     """The experiment's resolved configuration without its name, its folders or REPEAT_KEYS: equal
     for runs of one configuration (as a canonical JSON string)."""
-    params = yaml.safe_load(folder.params.read_text()) or {}
+    params = read_params(folder)
     anonymous = ExperimentFolder(folder.root, "any").moved_params(params, folder.name)
     flat = {k: v for k, v in flatten(anonymous).items() if k not in REPEAT_KEYS}
     return json.dumps(flat, sort_keys=True, default=str)
@@ -89,8 +119,8 @@ def groups(found: list[ExperimentFolder]) -> list[list[ExperimentFolder]]:
 
 
 def scores(rows: list[dict[str, Any]], title: str) -> list[float]:
-    """The score `title` (a column of METRICS) of each summary row that has it."""
-    return [row[title] for row in rows if row[title] is not None]
+    """The score `title` (a column of the task's scores) of each summary row that has it."""
+    return [row[title] for row in rows if row.get(title) is not None]
 
 
 def spread(values: list[float]) -> str | None:
@@ -108,9 +138,9 @@ def group_row(members: list[ExperimentFolder]) -> dict[str, Any]:
     row = {
         "experiments": group_label(members),
         "n": len(members),
-        **{key: summaries[0][key] for key in ("model", "data", "aug", "epochs")},
+        **{key: summaries[0][key] for key in ("task", "model", "data", "choices", "epochs")},
     }
-    for title, _ in METRICS:
+    for title, _ in score_columns(read_params(members[0])):
         row[title] = spread(scores(summaries, title))
     return row
 
@@ -123,7 +153,7 @@ def group_label(members: list[ExperimentFolder]) -> str:
 
 def tested_on(folder: ExperimentFolder) -> dict[str, dict[str, Any]]:
     """{dataset: test scores} of each dataset the experiment was scored on, its own first."""
-    params = yaml.safe_load(folder.params.read_text()) or {}
+    params = read_params(folder)
     found = {}
     if folder.metrics.is_file():
         found[params.get("data", {}).get("name")] = json.loads(folder.metrics.read_text())
@@ -134,7 +164,7 @@ def tested_on(folder: ExperimentFolder) -> dict[str, dict[str, Any]]:
 
 def matrix(found: list[ExperimentFolder]) -> list[dict[str, Any]]:
     """Trained-on x tested-on: one row per configuration scored on another dataset, one column
-    per dataset and score (test F1, test AUC), each as mean +- std over the configuration's runs."""
+    per dataset and test score of the task, each as mean +- std over the configuration's runs."""
     shown = []
     for members in groups(found):
         tested = [tested_on(m) for m in members]
@@ -143,18 +173,17 @@ def matrix(found: list[ExperimentFolder]) -> list[dict[str, Any]]:
     datasets = list(dict.fromkeys(d for _, tested in shown for t in tested for d in t))
     rows = []
     for members, tested in shown:
-        params = yaml.safe_load(members[0].params.read_text()) or {}
+        params = read_params(members[0])
         row = {
             "experiments": group_label(members),
             "n": len(members),
             "trained on": params.get("data", {}).get("name"),
         }
         for dataset in datasets:
-            for title, key in METRICS:
-                if not key.startswith("val/"):
-                    values = [t[dataset][key] for t in tested if dataset in t]
-                    values = [value for value in values if value is not None]
-                    row[f"{dataset}: {title.removeprefix('test ')}"] = spread(values)
+            for title, key in test_columns(params):
+                values = [t[dataset].get(key) for t in tested if dataset in t]
+                values = [value for value in values if value is not None]
+                row[f"{dataset}: {title.removeprefix('test ')}"] = spread(values)
         rows.append(row)
     return rows
 
@@ -176,7 +205,7 @@ def compare_groups(a: list[ExperimentFolder], b: list[ExperimentFolder]) -> str:
     """Each score of two configurations over their runs, and whether they differ beyond noise."""
     summaries = [summary(m) for m in a], [summary(m) for m in b]
     rows = []
-    for title, _ in METRICS:
+    for title, _ in score_columns(read_params(a[0])):
         values = scores(summaries[0], title), scores(summaries[1], title)
         if not all(values):
             continue
@@ -195,7 +224,8 @@ def compare_groups(a: list[ExperimentFolder], b: list[ExperimentFolder]) -> str:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """Rows of equal keys as an aligned plain-text table; floats to 4 decimals."""
+    """Rows as an aligned plain-text table, one column per key of any row ("-" where a row has
+    none, as experiments of another task); floats to 4 decimals."""
     if not rows:
         return ""
 
@@ -204,8 +234,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             return "-"
         return f"{value:.4f}" if isinstance(value, float) else str(value)
 
-    header = list(rows[0])
-    cells = [[cell(row[key]) for key in header] for row in rows]
+    header = list(dict.fromkeys(key for row in rows for key in row))
+    cells = [[cell(row.get(key)) for key in header] for row in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
@@ -217,7 +247,7 @@ def compare(exp_a: ExperimentFolder, exp_b: ExperimentFolder) -> str:
 
     Folder paths are compared as if both runs had the same name: every run has its own.
     """
-    params = [yaml.safe_load(e.params.read_text()) or {} for e in (exp_a, exp_b)]
+    params = [read_params(e) for e in (exp_a, exp_b)]
     flat = [
         flatten(exp_a.moved_params(p, e.name)) for p, e in zip(params, (exp_a, exp_b), strict=True)
     ]

@@ -239,7 +239,7 @@ class VesselDataModule(L.LightningDataModule):
         folds: int | None = None,
         fold: int = 0,
         camera: str = "drive",
-        test_fov_diameter: float | None = None,
+        trained_with: dict | None = None,
     ) -> None:
         super().__init__()
         for key, value, least in (
@@ -284,14 +284,16 @@ class VesselDataModule(L.LightningDataModule):
         self.val_count = val_count
         self.generator_seed = generator_seed
         self.normalize = check_mode(normalize)
-        # The training split's mean and std for normalize=dataset: test.py and predict.py pass
-        # the ones the experiment was trained with; None reads them from the dataset folder.
+        # The training split's mean and std for normalize=dataset; None reads them from the
+        # dataset folder.
         self.normalization = normalization
         self.folds = folds
         self.fold = fold
         self.camera = camera
-        # test.py on another dataset: the training images' FOV diameter, to resize test images to.
-        self.test_fov_diameter = test_fov_diameter
+        # The test split of another dataset is resized to the training FOV diameter.
+        self.test_fov_diameter: float | None = None
+        if trained_with is not None:
+            self.feed_as_trained(trained_with)
         self._caches: dict[str, CachedImages] = {}
 
     def prepare_data(self) -> None:
@@ -363,11 +365,28 @@ class VesselDataModule(L.LightningDataModule):
         decoded = [load_sample(self.root, sample) for sample in self.samples("train")]
         return pooled_statistics([d.image for d in decoded], [d.fov for d in decoded])
 
-    def training_statistics(self) -> dict[str, dict]:
+    def feed_as_trained(self, trained_with: dict) -> None:
+        """Feed the model as it was trained (test.py): `trained_with` is what
+        `training_statistics()` returned then (data_statistics.json). Its normalisation mode and
+        mean and std; and for another dataset than the training one, its test images resized
+        so their FOV diameter is the training images' (as predict.py does)."""
+        missing = {"dataset", "normalize", "normalization", "fov_diameter"} - set(trained_with)
+        if missing:
+            raise DataError(
+                f"the experiment's data_statistics.json lacks {', '.join(sorted(missing))}: it "
+                "was written by an older version of data/data.py; train the experiment again."
+            )
+        self.normalize = check_mode(trained_with["normalize"])
+        self.normalization = trained_with["normalization"]
+        if trained_with["dataset"] != self.name:
+            self.test_fov_diameter = trained_with["fov_diameter"]["median"]
+
+    def training_statistics(self) -> dict:
         """{statistic: {min, median, max}} of the training images inside their field of view
         (data/photographs.py) and their labelled vessel fraction: what predict.py compares new
-        photographs with; and under `normalization` the {mean, std} that data.normalize=dataset
-        feeds the model with, for test.py and predict.py to use the same."""
+        photographs with; and the dataset's name, its `normalize` mode and the {mean, std}
+        (`normalization`) that data.normalize=dataset feeds the model with, for test.py
+        (`trained_with`) and predict.py to feed it the same."""
         from data.photographs import image_statistics, summarise
 
         train = self.cache("train")
@@ -378,7 +397,8 @@ class VesselDataModule(L.LightningDataModule):
             row["vessel_fraction"] = float(label[fov].float().mean())
             rows.append(row)
         normalization = self.normalization or dataset_statistics(self.root)
-        return {**summarise(rows), "normalization": normalization}
+        fed = {"dataset": self.name, "normalize": self.normalize, "normalization": normalization}
+        return {**summarise(rows), **fed}
 
     def setup(self, stage: str) -> None:
         splits = {"fit": ["train", "validate"], "validate": ["validate"], "test": ["test"]}

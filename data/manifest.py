@@ -107,12 +107,9 @@ def split_leaks(root: Path, splits: dict[str, list[Sample]]) -> list[str]:
     return problems
 
 
-def _open_image(path: Path, mode: str) -> np.ndarray:
-    if not path.is_file():
-        raise DataError(
-            f"{path} does not exist (listed in a manifest). Fix the manifest or "
-            "restore the file, then run `python -m data.prepare` again."
-        )
+def decode_image(path: Path, mode: str) -> np.ndarray:
+    """The image file at `path` as an array in PIL's `mode` ("RGB": (H, W, 3), "L": (H, W)), any
+    format PIL reads; a file that cannot be decoded raises a DataError naming it."""
     try:
         with Image.open(path) as image:
             return np.array(image.convert(mode))
@@ -121,6 +118,15 @@ def _open_image(path: Path, mode: str) -> np.ndarray:
             f"{path} cannot be decoded as an image ({error}). The file is corrupt "
             "or truncated: replace it with an intact copy."
         ) from error
+
+
+def _open_image(path: Path, mode: str) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(
+            f"{path} does not exist (listed in a manifest). Fix the manifest or "
+            "restore the file, then run `python -m data.prepare` again."
+        )
+    return decode_image(path, mode)
 
 
 def _binary(array: np.ndarray, path: Path, what: str) -> np.ndarray:

@@ -13,9 +13,9 @@ import glob
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from data.manifest import DataError
+from data.manifest import DataError, decode_image
 
 # What predict.py reads: every format PIL decodes that photographs come in.
 SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".ppm", ".pgm", ".bmp", ".gif")
@@ -24,20 +24,12 @@ STATISTICS = ("brightness", "contrast", "sharpness", "red", "blue", "fov_diamete
 
 def read_photograph(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB of any image PIL reads; grey images are repeated over the channels."""
-    try:
-        with Image.open(path) as image:
-            return np.array(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise DataError(f"{path} cannot be decoded as an image ({error}).") from error
+    return decode_image(path, "RGB")
 
 
 def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """(H, W) bool of a mask or label file (anything above half intensity), checked for size."""
-    try:
-        with Image.open(path) as image:
-            mask = np.array(image.convert("L")) > 127
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise DataError(f"{path} cannot be decoded as an image ({error}).") from error
+    mask = decode_image(path, "L") > 127
     if mask.shape != shape:
         raise DataError(
             f"{path}: size {mask.shape[1]}x{mask.shape[0]} differs from its photograph "

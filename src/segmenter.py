@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from utils.images import log_image_row
-from utils.metrics import (
+from utils.vessels.images import log_image_row
+from utils.vessels.metrics import (
     THRESHOLD,
     BestThreshold,
     image_metrics,

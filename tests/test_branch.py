@@ -12,9 +12,18 @@ import pytest
 import yaml
 
 from bookkeeping.branch import create, list_branches, promote
-from bookkeeping.naming import BranchError, branch_name, branch_warnings, check, name_problems
+from bookkeeping.naming import (
+    BranchError,
+    Choice,
+    branch_name,
+    branch_warnings,
+    check,
+    choices,
+    name_problems,
+)
 from tests.conftest import REPO
 from tests.test_config import compose_config
+from utils.base import UserError
 
 
 def run_git(repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -95,7 +104,20 @@ def test_check_explains_what_is_wrong(name: str, problem: str) -> None:
 def test_main_and_good_names_pass() -> None:
     for name in ("main", "TEMP_PIX2PIX_DRIVE_NOAUG", "MAIN_PIX2PIX_MESSIDOR_AUG"):
         check(name)
-    assert branch_name("unet", "drive", True, ("lr1e-3",)) == "TEMP_UNET_DRIVE_AUG_LR1E-3"
+    augment = [Choice("data.augment", "aug", ("aug", "noaug"))]
+    assert branch_name("unet", "drive", augment, ("lr1e-3",)) == "TEMP_UNET_DRIVE_AUG_LR1E-3"
+    assert branch_name("cnn", "shapes", long_term=True) == "MAIN_CNN_SHAPES"
+
+
+def test_a_task_names_its_choices_with_words_of_its_own() -> None:
+    parts = {"data.augment": {True: "aug", False: "noaug"}, "data.fold": None}
+    values = {"data.augment": False, "data.fold": 3}
+    assert choices(parts, values.get) == [
+        Choice("data.augment", "noaug", ("aug", "noaug")),
+        Choice("data.fold", "3", ()),
+    ]
+    with pytest.raises(UserError, match=r"data.augment='maybe': the task names its runs by"):
+        choices(parts, {"data.augment": "maybe"}.get)
 
 
 def test_hook_refuses_commits_on_a_badly_named_branch(repo: Path) -> None:
@@ -145,15 +167,17 @@ def test_list_shows_branches_with_their_scores(repo: Path) -> None:
     for name in ("TEMP_UNET_DRIVE_NOAUG", "MAIN_PIX2PIX_DRIVE_AUG"):
         create(name, cwd=repo)
         run_git(repo, "switch", "-q", "main")
-    result = repo / "experiment/TEMP_UNET_DRIVE_NOAUG/result"
-    result.mkdir(parents=True)
-    (result / "metrics.json").write_text('{"f1": 0.8123, "auroc": 0.97}')
+    folder = repo / "experiment/TEMP_UNET_DRIVE_NOAUG"
+    (folder / "result").mkdir(parents=True)
+    task = yaml.safe_load((REPO / "conf/task/vessels.yaml").read_text())
+    (folder / "params.yaml").write_text(yaml.safe_dump({"task": task}, sort_keys=False))
+    (folder / "result/metrics.json").write_text('{"f1": 0.8123, "auroc": 0.97}')
     table = list_branches(cwd=repo).splitlines()
     assert len(table) == 3 and "main" not in "".join(table[1:]).split()
     unet = next(line for line in table if line.startswith("TEMP_UNET"))
-    assert "0.8123" in unet and "0.9700" in unet and "start" in unet
+    assert "F1 0.8123, AUC 0.9700" in unet and "start" in unet, "the task's test scores"
     pix2pix = next(line for line in table if line.startswith("MAIN_PIX2PIX"))
-    assert pix2pix.split()[2:4] == ["-", "-"], "no scores recorded for this branch"
+    assert pix2pix.split()[2] == "-", "no scores recorded for this branch"
 
 
 def test_experiment_branch_names_the_run(repo, monkeypatch) -> None:
@@ -167,8 +191,12 @@ def test_experiment_branch_names_the_run(repo, monkeypatch) -> None:
 def test_mismatch_between_branch_and_config_is_warned(repo, monkeypatch) -> None:
     monkeypatch.chdir(repo)
     create("TEMP_PIX2PIX_DRIVE_NOAUG", cwd=repo)
-    warnings = branch_warnings("unet", "synthetic", augment=True)
+    augment = [Choice("data.augment", "aug", ("aug", "noaug"))]
+    warnings = branch_warnings("unet", "synthetic", augment)
     assert len(warnings) == 3 and "model PIX2PIX, the config trains unet" in warnings[0]
-    assert branch_warnings("pix2pix", "drive", augment=False) == []
+    assert "says NOAUG, the config's data.augment gives aug" in warnings[2]
+    no_augment = [Choice("data.augment", "noaug", ("aug", "noaug"))]
+    assert branch_warnings("pix2pix", "drive", no_augment) == []
+    assert branch_warnings("pix2pix", "drive") == [], "a task without choices: nothing to compare"
     run_git(repo, "switch", "-q", "main")
-    assert branch_warnings("unet", "synthetic", augment=True) == []
+    assert branch_warnings("unet", "synthetic", augment) == []

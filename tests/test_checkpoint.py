@@ -11,7 +11,7 @@ import lightning as L
 import pytest
 
 from tests.test_train import fit
-from utils.checkpoint import LastCheckpoint
+from utils.engine.checkpoint import LastCheckpoint
 
 SAVES = Path("saves.txt")  # in the test's folder: Hydra imports this module again by its name
 

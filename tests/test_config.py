@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from bookkeeping.build import build_each
 from bookkeeping.config import register_resolvers, sweep_job_name
 from bookkeeping.experiment import hyperparameters
 from tests.conftest import run_script
-from utils.precision import native_bf16, pick_precision
+from utils.engine.precision import native_bf16, pick_precision
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -145,7 +146,7 @@ def test_unknown_options_are_refused_by_name() -> None:
 
 def test_test_config_needs_only_the_experiment() -> None:
     cfg = compose_config(["exp_name=x", "trainer.limit_test_batches=1"], name="test")
-    assert cfg.result_writer.metrics == "experiment/x/result/metrics.json"
+    assert cfg.result_writer == {}, "what test.py writes is the experiment's task's"
     assert cfg.checkpoint == "best"
     assert cfg.trainer.limit_test_batches == 1
 
@@ -181,6 +182,23 @@ def test_drive_recipes_are_the_measured_ones() -> None:
     # DRIVE's settings of the measurement (no augmentation, the dataset's statistics).
     plain = compose_config(["model=pix2pix", "data=drive"])
     assert {k: v for k, v in pix2pix.model.items()} == {k: v for k, v in plain.model.items()}
+
+
+@pytest.mark.parametrize("recipe", ["drive_unet", "drive_pix2pix"])
+def test_a_recipe_marks_each_value_that_differs_from_the_defaults(recipe: str) -> None:
+    """A recipe pins every value; the ones that matter, those unlike the defaults, say so."""
+    from bookkeeping.report import flatten
+
+    model = recipe.split("_", 1)[1]
+    pinned, plain = (
+        flatten(OmegaConf.to_container(compose_config(overrides)))
+        for overrides in ([f"experiment={recipe}"], [f"model={model}", "data=drive"])
+    )
+    differing = {key for key in pinned.keys() | plain.keys() if pinned.get(key) != plain.get(key)}
+    lines = (CONF / "experiment" / f"{recipe}.yaml").read_text().splitlines()
+    marked = {line.split(":")[0].strip() for line in lines if "# differs" in line}
+    leaves = {key.rsplit(".", 1)[-1] for key in differing - {"exp_name"}}
+    assert leaves == marked == {"augment", "normalize", "precision"}, (differing, marked)
 
 
 def test_early_stopping_is_one_choice_away() -> None:
@@ -264,3 +282,59 @@ def test_precision_auto_picks_bf16_where_the_cpu_computes_it(
         assert native_bf16("cpu")[0] == native
     given = OmegaConf.create({"precision": "16-mixed", "accelerator": "gpu"})
     assert pick_precision(given) == "16-mixed" == given.precision  # anything else passes through
+
+
+def test_a_value_the_task_cannot_name_is_one_clear_line() -> None:
+    """data.augment=maybe fails in the exp_name resolver, inside OmegaConf: the entry point still
+    prints the task's message, not OmegaConf's wrapper and a traceback."""
+    from utils.base import UserError, exit_cleanly_on
+
+    cfg = compose_config(["data.augment=maybe"])
+
+    @exit_cleanly_on(UserError)
+    def entry_point() -> str:
+        return cfg.exp_name
+
+    with pytest.raises(SystemExit) as stopped:
+        entry_point()
+    message = str(stopped.value.code)
+    assert message.startswith("error: data.augment='maybe': the task names its runs by"), message
+    assert "InterpolationResolutionError" not in message
+
+    @exit_cleanly_on(UserError)
+    def buggy() -> None:
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError):  # anything else keeps its traceback
+        buggy()
+
+
+def test_predict_refuses_the_predictor_of_another_task() -> None:
+    import predict
+    from bookkeeping.folder import ExperimentError
+
+    params = OmegaConf.create({"task": {"name": "shapes", "predictor": "shapes"}})
+    with pytest.raises(ExperimentError, match="shapes experiment, .* add predictor=shapes"):
+        predict.check_predictor(params, "vessels", "mine")
+    predict.check_predictor(params, "shapes", "mine")
+    predict.check_predictor(params, None, "mine")  # outside a Hydra run (a test): nothing chosen
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        (["data.patch_size=0"], "data.patch_size=0"),
+        (["model=pix2pix", "model.gan_loss.mode=x"], "model.gan_loss.mode=x"),
+        (["data.folds=3", "data.fold=3"], "data.fold=3"),
+    ],
+)
+def test_a_refused_value_names_its_key(bad: list[str], named: str) -> None:
+    """What tests/test_bad_values.py checks through the command line, for more values of the
+    same kinds: the object that refuses a value says so as a UserError naming the key."""
+    from bookkeeping.build import build
+    from utils.base import UserError
+
+    cfg = compose_config(bad)
+    group = bad[-1].split(".")[0]
+    with pytest.raises(UserError, match=re.escape(named)):
+        build(cfg[group], group, bad)

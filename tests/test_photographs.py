@@ -19,8 +19,8 @@ from data.photographs import (
     pair_by_stem,
     read_photograph,
 )
-from utils.shift import NO_FOV, shift_flags, shift_summary
-from utils.tiling import predict_tiled, tile_starts
+from utils.vessels.shift import NO_FOV, shift_flags, shift_summary
+from utils.vessels.tiling import predict_tiled, tile_starts
 
 
 def test_the_field_of_view_is_found_without_a_mask(dataset: Path) -> None:

@@ -15,9 +15,9 @@ from torch import nn
 
 import utils.loss
 from tests.test_config import compose_config
-from utils import precision
+from utils.engine import precision
+from utils.engine.precision import DeviceFacts, choose_precision, pick_precision
 from utils.loss import BCEDiceLoss, DiceLoss, GANLoss, L1Loss
-from utils.precision import DeviceFacts, choose_precision, pick_precision
 
 AMPERE = DeviceFacts(cuda_available=True, cuda_native_bf16=True, cuda_name="A100")
 VOLTA = DeviceFacts(cuda_available=True, cuda_native_bf16=False, cuda_name="V100")
@@ -144,7 +144,7 @@ def test_predict_runs_the_model_as_it_trained() -> None:
 
     from src.segmenter import Segmenter
     from src.unet import UNet
-    from utils.inference import on_device
+    from utils.engine.precision import on_device
 
     torch.manual_seed(0)
     model = Segmenter(UNet(base_channels=4, depth=2), channels_last=True).eval()

@@ -20,8 +20,8 @@ from src.green_threshold import GreenThreshold, fit_level
 from src.segmenter import Segmenter
 from src.unet import UNet
 from tests.test_config import compose_config
+from utils.engine.precision import pick_precision
 from utils.loss import BCEDiceLoss
-from utils.precision import pick_precision
 
 pytestmark = pytest.mark.slow
 MARGIN = 0.1  # F1 points a trained model must gain over each baseline

@@ -200,7 +200,12 @@ def pipeline_ran(fork: Fork, output: str) -> None:
     """After a `dvc repro`: every stage ran on the dataset params.yaml names, with test scores."""
     params = yaml.safe_load((fork.repo / "params.yaml").read_text())
     lock = yaml.safe_load((fork.repo / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"generate", "prepare", "check", "train", "test", "curves"}
+    assert set(lock["stages"]) == {"train", "test", "curves"}
+    data_lock = yaml.safe_load((fork.repo / "data/dvc.lock").read_text())
+    prepared = {
+        f"{stage}@{name}" for name in params["vessel_datasets"] for stage in ("prepare", "check")
+    }
+    assert set(data_lock["stages"]) == {"generate", *prepared}, "the example's data stages"
     root = fork.repo / params["data_root"]
     assert (root / "validate.txt").is_file(), "prepare wrote the dataset's manifests"
     resolved = yaml.safe_load((fork.repo / "experiment/pipeline/params.yaml").read_text())
@@ -208,7 +213,7 @@ def pipeline_ran(fork: Fork, output: str) -> None:
         params["data"],
         params["data_root"],
     ), "train ran on the folder the quality gate checked"
-    assert "Running stage 'check'" in output
+    assert f"Running stage 'data/dvc.yaml:check@{params['data']}'" in output
     if params["data"] == "drive":  # the dvc-added raw folders: hashed as they were, untouched
         assert "up to date" in dvc(fork, "status", "data/DRIVE/training.dvc", "data/DRIVE/test.dvc")
     metrics = json.loads(dvc(fork, "metrics", "show", "--json"))
@@ -236,7 +241,7 @@ def only_importing_stages_go_stale(fork: Fork, output: str) -> None:
             assert "Data and pipelines are up to date" in status, f"{path}:\n{status}"
             continue
         assert "train:" in status and "test:" in status, f"{path}:\n{status}"
-        assert "prepare:" not in status and "check:" not in status, f"{path}:\n{status}"
+        assert "prepare@" not in status and "check@" not in status, f"{path}:\n{status}"
     assert "Data and pipelines are up to date" in dvc(fork, "status")
 
 

@@ -13,6 +13,9 @@ import yaml
 from bookkeeping.folder import ExperimentFolder
 from bookkeeping.record import data_version, git_state, recorded_session, redact, redact_argument
 from bookkeeping.report import compare, flatten, listing, summary
+from tests.conftest import REPO
+
+VESSELS = yaml.safe_load((REPO / "conf/task/vessels.yaml").read_text())
 
 
 def test_secret_named_keys_and_arguments_are_redacted() -> None:
@@ -56,7 +59,8 @@ def test_git_state_saves_uncommitted_changes_as_a_patch(tmp_path: Path) -> None:
 def test_data_version_changes_with_any_file(tmp_path: Path, dataset: Path) -> None:
     copy = shutil.copytree(dataset, tmp_path / "data")
     before = data_version(copy)
-    assert before["files"] == 8 * 3 and data_version(copy) == before
+    every_file = [path for path in copy.rglob("*") if path.is_file()]
+    assert before["files"] == len(every_file) > 8 * 3 and data_version(copy) == before
     label = next((copy / "training/1st_manual").iterdir())
     label.write_bytes(label.read_bytes()[:-1] + b"\x00")
     assert data_version(copy)["sha256"] != before["sha256"]
@@ -96,13 +100,15 @@ def test_report_summary_and_comparison(tmp_path: Path) -> None:
             "paths": {"experiment_root": str(tmp_path)},
             "model": {"name": "unet"},
             "data": {"name": "synthetic", "augment": False},
+            "task": VESSELS,
             "trainer": {"max_epochs": 3},
             "callbacks": {"ckpt": {"dirpath": str(folder.model_dir)}},
         }
-        folder.create(yaml.safe_dump(params))
+        folder.create(yaml.safe_dump(params, sort_keys=False))
         folder.metrics.write_text(json.dumps({"f1": f1, "auroc": 0.9}))
     row = summary(folders["a"])
     assert (row["model"], row["epochs"], row["test F1"], row["status"]) == ("unet", 3, 0.7, "?")
+    assert (row["task"], row["choices"]) == ("vessels", "noaug"), "the task's columns and parts"
     table = compare(folders["a"], folders["b"])
     differing = table.split("\n\n")[0]
     assert "seed" in differing and "callbacks" not in differing and "exp_name" not in differing
@@ -118,9 +124,10 @@ def write_experiment(root: Path, name: str, seed: int, f1: float, lr: float) -> 
         "paths": {"experiment_root": str(root)},
         "model": {"name": "unet", "optimizer": {"lr": lr}},
         "data": {"name": "synthetic", "augment": False},
+        "task": VESSELS,
         "callbacks": {"ckpt": {"dirpath": str(folder.model_dir)}},
     }
-    folder.create(yaml.safe_dump(params))
+    folder.create(yaml.safe_dump(params, sort_keys=False))
     folder.metrics.write_text(json.dumps({"f1": f1, "auroc": 0.9}))
     return folder
 
@@ -172,3 +179,30 @@ def test_report_shows_trained_on_by_tested_on_with_spreads(tmp_path: Path) -> No
     ]
     assert "other_camera: F1" in header and row.startswith("unet_seed-* (2)")
     assert "0.7900 +- 0.0141" in row and "0.6500 +- 0.0707" in row, row
+
+
+def test_report_puts_experiments_of_two_tasks_in_one_table(tmp_path: Path) -> None:
+    """Each experiment fills the score columns of its own task: nothing in the report names F1."""
+    write_experiment(tmp_path, "vessels", 0, 0.8, 1e-3)
+    folder = ExperimentFolder(tmp_path, "shapes")
+    task = {"name": "shapes", "scores": {"val accuracy": "val/acc", "test accuracy": "acc"}}
+    params = {"exp_name": "shapes", "model": {"name": "cnn"}, "data": {"name": "toy"}, "task": task}
+    folder.create(yaml.safe_dump(params, sort_keys=False))
+    folder.metrics.write_text(json.dumps({"acc": 0.625}))
+    header, *rows = listing(tmp_path).splitlines()
+    columns = header.split("  ")
+    assert "test accuracy" in header and "test F1" in header, header
+    shapes = next(row for row in rows if row.startswith("shapes"))
+    vessels = next(row for row in rows if row.startswith("vessels"))
+    assert "0.6250" in shapes and "0.8000" not in shapes and "0.8000" in vessels
+    start = header.index("test accuracy")
+    assert vessels[start : start + 1] == "-", (columns, vessels)
+
+
+def test_data_version_changes_with_the_split_and_a_new_file(tmp_path: Path, dataset: Path) -> None:
+    copy = shutil.copytree(dataset, tmp_path / "data")
+    before = data_version(copy)["sha256"]
+    (copy / "test.txt").write_text((copy / "test.txt").read_text() + "\n")
+    changed_split = data_version(copy)["sha256"]
+    (copy / "notes.md").write_text("a new file")
+    assert len({before, changed_split, data_version(copy)["sha256"]}) == 3

@@ -24,7 +24,7 @@ from src.unet import UNet
 from tests.conftest import REPO
 from tests.test_config import compose_config
 from train import train
-from utils.checkpoint import CheckpointError
+from utils.engine.checkpoint import CheckpointError
 
 TINY = [
     "model.net.base_channels=4",
@@ -70,7 +70,8 @@ def test_train_writes_the_experiment_folder(tmp_path: Path, dataset: Path) -> No
     assert set(scores) >= {"test/f1", "test/auroc"}
     metrics = json.loads(folder.metrics.read_text())
     assert metrics["f1"] == pytest.approx(scores["test/f1"]) and metrics["images"] == 2
-    assert {p.name for p in folder.predictions_dir.iterdir()} == {"01_test.png", "02_test.png"}
+    predictions = folder.test_dir / "predictions"
+    assert {p.name for p in predictions.iterdir()} == {"01_test.png", "02_test.png"}
 
 
 def test_the_folder_is_guarded_and_resume_and_repeat_follow_the_record(

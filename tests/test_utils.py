@@ -10,10 +10,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from utils.checkpoint import CheckpointError, read_checkpoint
+from utils.engine.checkpoint import CheckpointError, read_checkpoint
 from utils.loss import BCEDiceLoss, DiceLoss, GANLoss
-from utils.metrics import BestThreshold, image_metrics
-from utils.results import (
+from utils.vessels.metrics import BestThreshold, image_metrics
+from utils.vessels.results import (
     FALSE_NEGATIVE,
     FALSE_POSITIVE,
     TRUE_POSITIVE,
@@ -135,11 +135,7 @@ def written(tmp_path: Path, sort_by: str = "f1") -> tuple[ResultWriter, list[dic
     """Two images through a ResultWriter: `good` (F1 0.9, clDice 0.9, 40 pieces) and `bad`
     (F1 0.3, clDice 0.5, 2 pieces); its per_image.csv rows and metrics.json."""
     writer = ResultWriter(
-        metrics=str(tmp_path / "metrics.json"),
-        per_image=str(tmp_path / "per_image.csv"),
-        predictions_dir=str(tmp_path / "predictions"),
-        errors_dir=str(tmp_path / "errors"),
-        sort_by=sort_by,
+        metrics=str(tmp_path / "metrics.json"), results_dir=str(tmp_path), sort_by=sort_by
     )
     writer.on_test_start(None, None)
     probs = torch.full((1, 4, 4), 0.9)

@@ -28,8 +28,15 @@ def exit_cleanly_on(*errors: type[Exception]) -> Callable:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return function(*args, **kwargs)
-            except errors as error:
-                raise SystemExit(f"error: {error}") from None
+            except Exception as error:  # noqa: BLE001  (re-raised unless it is one of `errors`)
+                # A resolver of conf/ that refuses a value is re-raised by OmegaConf as its own
+                # error, caused by ours: the message to show is ours.
+                cause: BaseException | None = error
+                while cause is not None and not isinstance(cause, errors):
+                    cause = cause.__cause__ or cause.__context__
+                if cause is None:
+                    raise
+                raise SystemExit(f"error: {cause}") from None
 
         return wrapper
 

@@ -9,13 +9,15 @@ overflow), and 32-true on any other device. Any other value of trainer.precision
 
 `choose_precision` is the rule, on device facts given as plain values; `read_device_facts`
 reads them from this machine; `pick_precision` joins the two for train.py and test.py.
+`on_device` runs a trained model outside a Trainer (predict.py) as its Trainer ran it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -99,3 +101,33 @@ def pick_precision(trainer_cfg: DictConfig) -> str:
     trainer_cfg.precision = precision
     log.info("trainer.precision=auto -> %s: %s", precision, reason)
     return precision
+
+
+AUTOCAST = {BF16: "bfloat16", FP16: "float16"}  # Lightning's names, torch's dtypes
+
+
+def on_device(model: Any, device: str = "auto", precision: object = FP32) -> Callable[[Any], Any]:
+    """`model` set up as the Trainer sets it up for training, as a function of a CPU tensor.
+
+    The model goes to `device` (auto: the CUDA GPU when there is one, else the CPU) with the
+    memory format and compilation it trained with (its `configure_model`); each input is moved
+    there and run under the autocast of the `precision` it trained in (16-mixed on a GPU only).
+    """
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    target = torch.device(device)
+    model.to(target)
+    if hasattr(model, "configure_model"):
+        model.configure_model()
+    model.eval()
+    dtype = getattr(torch, AUTOCAST[str(precision)]) if str(precision) in AUTOCAST else None
+    if dtype is torch.float16 and target.type != "cuda":
+        dtype = None
+
+    def run(batch: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(target.type, dtype=dtype, enabled=dtype is not None):
+            return model(batch.to(target, non_blocking=True))
+
+    return run

@@ -30,7 +30,7 @@ class CheckpointError(UserError):
 class BestCheckpoint(ModelCheckpoint):
     """Keep the single best checkpoint at `path` (Lightning's ModelCheckpoint, named by a path)."""
 
-    def __init__(self, path: str, monitor: str | None = "val/f1", mode: str = "max") -> None:
+    def __init__(self, path: str, monitor: str | None, mode: str = "max") -> None:
         path = Path(path)
         super().__init__(
             dirpath=path.parent,

@@ -13,8 +13,8 @@ import lightning as L
 import numpy as np
 import torch
 
-from utils.images import save_png, to_rgb_uint8
-from utils.metrics import (
+from utils.vessels.images import save_png, to_rgb_uint8
+from utils.vessels.metrics import (
     CONNECTIVITY_NAMES,
     IMAGE_TUNED_NAMES,
     METRIC_NAMES,
@@ -49,33 +49,27 @@ def error_overlay(probs: torch.Tensor, label: torch.Tensor, fov: torch.Tensor) -
 
 
 class ResultWriter(L.Callback):
-    """Write a test run's results: the scores (`metrics`, JSON), a per-image table (`per_image`,
-    CSV, worst first by `sort_by`: f1, cldice, fragments or any other score), and per-image PNGs
-    of the predicted vessel probabilities (`predictions_dir`) and of the errors (`errors_dir`).
-    conf/test.yaml names the paths. metrics.json holds the pixel scores over the whole split (at
-    0.5, and `*_tuned` at the threshold chosen on validation) and the connectivity scores
-    (utils/metrics.py) averaged over its images.
+    """Write a vessel test run's results: the scores (`metrics`, JSON), and in `results_dir` a
+    per-image table (per_image.csv, worst first by `sort_by`: f1, cldice, fragments or any other
+    score) and per-image PNGs of the predicted vessel probabilities (predictions/) and of the
+    errors (errors/). test.py gives both paths (the task contract: conf/task/vessels.yaml).
+    metrics.json holds the pixel scores over the whole split (at 0.5, and `*_tuned` at the
+    threshold chosen on validation) and the connectivity scores (utils/vessels/metrics.py)
+    averaged over its images.
 
     metrics.json also holds `seconds_per_image`: the model's time per test image (loading,
     forward pass and scores; not the writing of the images), for the accuracy/speed trade-off.
     """
 
-    def __init__(
-        self,
-        metrics: str,
-        per_image: str,
-        predictions_dir: str,
-        errors_dir: str,
-        sort_by: str = "f1",
-    ) -> None:
+    def __init__(self, metrics: str, results_dir: str, sort_by: str = "f1") -> None:
         if sort_by not in (*METRIC_NAMES, *IMAGE_TUNED_NAMES, *CONNECTIVITY_NAMES):
             allowed = ", ".join(METRIC_NAMES + IMAGE_TUNED_NAMES + CONNECTIVITY_NAMES)
             raise ValueError(f"sort_by={sort_by!r}: expected one of {allowed}")
         self.sort_by = sort_by
         self.metrics = Path(metrics)
-        self.per_image = Path(per_image)
-        self.predictions_dir = Path(predictions_dir)
-        self.errors_dir = Path(errors_dir)
+        self.per_image = Path(results_dir) / "per_image.csv"
+        self.predictions_dir = Path(results_dir) / "predictions"
+        self.errors_dir = Path(results_dir) / "errors"
         self.rows: list[dict] = []
         self.seconds = 0.0
         self._batch_start = 0.0

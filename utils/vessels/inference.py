@@ -20,10 +20,10 @@ from PIL import Image
 
 from data.manifest import DataError
 from data.photographs import estimate_fov, image_statistics, read_mask, read_photograph
-from utils.metrics import image_metrics, inside_fov
-from utils.results import save_prediction
-from utils.shift import shift_flags
-from utils.tiling import predict_tiled
+from utils.vessels.metrics import image_metrics, inside_fov
+from utils.vessels.results import save_prediction
+from utils.vessels.shift import shift_flags
+from utils.vessels.tiling import predict_tiled
 
 log = logging.getLogger("predict")
 
@@ -35,36 +35,6 @@ def resize(array: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarra
     if array.dtype == np.float32:
         return np.asarray(Image.fromarray(array, mode="F").resize(size, resample))
     return np.asarray(Image.fromarray(array).resize(size, resample))
-
-
-AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}  # Lightning's names
-
-
-def on_device(
-    model: torch.nn.Module, device: str = "auto", precision: object = "32-true"
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """`model` set up as the Trainer sets it up for training, as a function of a CPU tile.
-
-    The model goes to `device` (auto: the CUDA GPU when there is one, else the CPU) with the
-    memory format and compilation it trained with (its `configure_model`); each tile is moved
-    there and run under the autocast of the `precision` it trained in (16-mixed on a GPU only).
-    """
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    target = torch.device(device)
-    model.to(target)
-    if hasattr(model, "configure_model"):
-        model.configure_model()
-    model.eval()
-    dtype = AUTOCAST.get(str(precision))
-    if dtype is torch.float16 and target.type != "cuda":
-        dtype = None
-
-    def run(tile: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(target.type, dtype=dtype, enabled=dtype is not None):
-            return model(tile.to(target, non_blocking=True))
-
-    return run
 
 
 def predict_photograph(
@@ -110,7 +80,8 @@ class PhotographPredictor:
     `reference` holds the training images' statistics (data_statistics.json): their FOV
     diameter sets the scale (scale="auto", or a factor), and their ranges the shift flags.
     `pooled` accumulates the scores of labelled photographs (a torchmetrics collection), and
-    `tuned`, if given, those of their maps thresholded at `tuned_threshold` (utils/metrics.py).
+    `tuned`, if given, those of their maps thresholded at `tuned_threshold` (see
+    utils/vessels/metrics.py).
     """
 
     model: Callable[[torch.Tensor], torch.Tensor]  # on_device(...): tiles in, probabilities out

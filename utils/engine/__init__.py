@@ -1,0 +1,1 @@
+"""What runs any model, whatever its task: checkpoints, precision and devices, processes."""
