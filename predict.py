@@ -51,9 +51,16 @@ def chosen_predictor() -> str | None:
 
 
 def check_predictor(params: DictConfig, chosen: str | None, experiment: str) -> None:
-    """Stop when the predictor of this run is not the one of the experiment's task."""
-    wanted = params.get("task", {}).get("predictor")
-    if chosen is not None and wanted is not None and chosen != wanted:
+    """Stop when the experiment's task names no predictor, or another one than this run's."""
+    task = params.get("task") or {}
+    wanted = task.get("predictor")
+    if wanted is None:
+        raise ExperimentError(
+            f"experiment {experiment}'s task ({task.get('name')}) names no predictor "
+            "(task.predictor in its params.yaml), so predict.py has nothing to run for it; "
+            "give the task one in conf/task/ and conf/predictor/, then train again."
+        )
+    if chosen is not None and chosen != wanted:
         raise ExperimentError(
             f"experiment {experiment} is a {params.task.name} experiment, which predicts with "
             f"predictor={wanted}, not {chosen}: add predictor={wanted}."

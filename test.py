@@ -53,6 +53,11 @@ def main(cfg: DictConfig) -> dict[str, float]:
             f"nothing of the test split was scored, so {folder.result_dir} holds no results; "
             "check trainer.limit_test_batches and the data's test split."
         )
+    if not folder.on(cfg.tested_on).metrics.is_file():
+        raise ExperimentError(
+            f"the task's result writer ({params.task.result_writer._target_}) wrote no "
+            f"{folder.on(cfg.tested_on).metrics}: the reports read the scores from there."
+        )
     log.info(
         "Test scores: %s",
         ", ".join(f"{k.removeprefix('test/')} {v:.4f}" for k, v in scores.items()),
@@ -80,7 +85,7 @@ def result_writer(cfg: DictConfig, params: DictConfig, results: ExperimentFolder
 
     node = OmegaConf.merge(params.task.result_writer, cfg.result_writer)
     return build(
-        node, "result_writer", metrics=str(results.metrics), results_dir=str(results.test_dir)
+        node, "task.result_writer", metrics=str(results.metrics), results_dir=str(results.test_dir)
     )
 
 

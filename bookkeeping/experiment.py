@@ -42,6 +42,7 @@ class Run:
     hyperparameters: dict = field(default_factory=dict)  # params.yaml's content, for the loggers
     session: dict = field(default_factory=dict)  # this session's entry in record.yaml
     loggers: list = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # where the branch contradicts the config
 
     def build_loggers(self, group: DictConfig | None, overrides: list[str] = ()) -> list:
         """The experiment loggers of `group` (nothing written yet); one with an `id` key (W&B)
@@ -86,7 +87,9 @@ def plan_run(cfg: DictConfig) -> Run:
                 raise folder.exists_error()
             folder.check_removable()  # a link or a stranger's folder stops the run here
         run_id = (checkpoint and read_record(folder).get("run_id")) or new_run_id()
-    return Run(folder, checkpoint, run_id, rank, hyperparameters=hyperparameters(cfg))
+    # Read here, before the folder is claimed: a value the task cannot name stops the run now.
+    warnings = branch_warnings(*name_of(cfg))
+    return Run(folder, checkpoint, run_id, rank, hyperparameters(cfg), warnings=warnings)
 
 
 @contextmanager
@@ -123,7 +126,7 @@ def open_experiment(
         with log_to_file(folder.text_log):
             resuming = f"resuming {run.checkpoint}" if run.checkpoint else folder.path
             log.info("Experiment %s: %s", folder.name, resuming)
-            for warning in branch_warnings(*name_of(cfg)):
+            for warning in run.warnings:
                 log.warning(warning)
             data_root = Path(cfg.data.root)
             with recorded_session(

@@ -78,7 +78,10 @@ def data_version(root: Path) -> dict:
     for pipeline runs)."""
     digest, files = hashlib.sha256(), 0
     root = Path(root)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []:
+    found = [  # linked folders too: a dataset may be a link to a shared copy
+        Path(folder, name) for folder, _, names in os.walk(root, followlinks=True) for name in names
+    ]
+    for path in sorted(p for p in found if p.is_file()):
         digest.update(str(path.relative_to(root)).encode() + b"\0")
         digest.update(path.read_bytes())
         files += 1

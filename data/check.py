@@ -1,6 +1,6 @@
 """The data-quality gate: check a dataset's manifests and every file they list.
 
-    python -m data.check data/synthetic [--report data/quality.json]
+    python -m data.check data/synthetic [--report data/synthetic/quality.json]
 
 Fails with one report of every problem (file, problem): a manifest entry that points nowhere, an
 unreadable or truncated image, a label or mask whose size differs from its image, a label that is

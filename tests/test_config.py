@@ -318,6 +318,22 @@ def test_predict_refuses_the_predictor_of_another_task() -> None:
         predict.check_predictor(params, "vessels", "mine")
     predict.check_predictor(params, "shapes", "mine")
     predict.check_predictor(params, None, "mine")  # outside a Hydra run (a test): nothing chosen
+    none = OmegaConf.create({"task": {"name": "shapes"}})
+    with pytest.raises(ExperimentError, match="names no predictor"):
+        predict.check_predictor(none, None, "mine")
+
+
+def test_a_value_the_task_cannot_name_stops_before_the_folder(tmp_path: Path, monkeypatch) -> None:
+    """With exp_name given, the name parts are read when the run is planned, still before the
+    experiment folder is claimed."""
+    from bookkeeping.experiment import plan_run
+    from utils.base import UserError
+
+    monkeypatch.chdir(tmp_path)
+    cfg = compose_config(["exp_name=mine", "data.augment=maybe"])
+    with pytest.raises(UserError, match="the task names its runs by"):
+        plan_run(cfg)
+    assert not (tmp_path / "experiment").exists()
 
 
 @pytest.mark.parametrize(
@@ -338,3 +354,11 @@ def test_a_refused_value_names_its_key(bad: list[str], named: str) -> None:
     group = bad[-1].split(".")[0]
     with pytest.raises(UserError, match=re.escape(named)):
         build(cfg[group], group, bad)
+
+
+def test_a_predictor_key_is_checked_before_anything_is_written() -> None:
+    from bookkeeping.build import ConfigError, build
+
+    cfg = compose_config(["exp_name=x", "input=photos", "scale=abc"], name="predict")
+    with pytest.raises(ConfigError, match="predictor.scale='abc': expected a number or one of"):
+        build(cfg.predictor, "predictor")

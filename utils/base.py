@@ -30,10 +30,11 @@ def exit_cleanly_on(*errors: type[Exception]) -> Callable:
                 return function(*args, **kwargs)
             except Exception as error:  # noqa: BLE001  (re-raised unless it is one of `errors`)
                 # A resolver of conf/ that refuses a value is re-raised by OmegaConf as its own
-                # error, caused by ours: the message to show is ours.
+                # error, during the handling of ours: the message to show is ours.
                 cause: BaseException | None = error
                 while cause is not None and not isinstance(cause, errors):
-                    cause = cause.__cause__ or cause.__context__
+                    wrapper = type(cause).__module__.split(".")[0] in ("omegaconf", "hydra")
+                    cause = cause.__cause__ or (cause.__context__ if wrapper else None)
                 if cause is None:
                     raise
                 raise SystemExit(f"error: {cause}") from None

@@ -7,7 +7,7 @@ import csv
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 log = logging.getLogger("predict")
 
@@ -29,7 +29,7 @@ class VesselPredictor:
         self,
         masks: str | None = None,
         labels: str | None = None,
-        scale: float | str = "auto",
+        scale: float | Literal["auto"] = "auto",
         tile: int = 1024,
         overlap: int = 32,
         threshold: float = 0.5,
