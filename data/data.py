@@ -410,12 +410,15 @@ class VesselDataModule(L.LightningDataModule):
         # processes, so it holds N times as many, and an epoch is the same number of optimiser
         # steps on any number of devices (each step then sees N times the batch).
         processes = self.trainer.world_size if self.trainer is not None else 1
+        # trainer.overfit_batches (debug=overfit) replays the first batches: they must be the
+        # same patches each time, unaugmented, for the loss to fall towards zero.
+        overfit = bool(self.trainer is not None and self.trainer.overfit_batches)
         patches = TrainPatches(
             self.cache("train"),
             self.patch_size,
             self.samples_per_epoch * processes,
-            self.augment,
-            fixed=self.fixed_patches,
+            self.augment and not overfit,
+            fixed=self.fixed_patches or overfit,
         )
         # Patches are drawn at random already; shuffling the indices would add nothing.
         return self._loader(patches, self.batch_size, shuffle=False)

@@ -278,6 +278,7 @@ def test_dataset_normalization_is_computed_once_and_follows_the_train_manifest(
     assert json.loads((root / STATISTICS_FILE).read_text())["mean"] != kept["mean"]
 
 
+@pytest.mark.slow  # two fits or a regeneration: the full tier keeps the quick one under a minute
 def test_a_synthetic_set_from_an_older_generator_is_made_again(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -417,3 +418,17 @@ def test_other_camera_is_generated_through_its_camera_and_regenerated_when_it_ch
     assert "camera 'other', not 'drive'" in outdated(tmp_path, "drive")
     with pytest.raises(DataError, match="data.camera='nikon'"):
         VesselDataModule(root=str(tmp_path), camera="nikon")
+
+
+def test_overfitting_replays_fixed_unaugmented_patches(dataset: Path) -> None:
+    """debug=overfit is Lightning's trainer.overfit_batches, for any task; the vessel data module
+    then draws the same patches every epoch, unaugmented, so the loss can fall towards zero."""
+    import lightning as L
+
+    datamodule = VesselDataModule(root=str(dataset), augment=True)
+    datamodule.trainer = L.Trainer(overfit_batches=1, logger=False, enable_progress_bar=False)
+    patches = datamodule.train_dataloader().dataset
+    assert patches.fixed and not patches.augment
+    datamodule.trainer = L.Trainer(logger=False, enable_progress_bar=False)
+    patches = datamodule.train_dataloader().dataset
+    assert not patches.fixed and patches.augment

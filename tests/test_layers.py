@@ -99,7 +99,7 @@ def generic_files() -> list[Path]:
     files = [path for name, path in project_modules().items() if is_generic(name)]
     conf = REPO / "conf"
     files += sorted(conf.glob("*.yaml")) + [REPO / "dvc.yaml"]
-    for group in ("callbacks", "trainer", "logger", "hydra", "paths"):
+    for group in ("callbacks", "trainer", "logger", "hydra", "paths", "debug"):
         files += sorted((conf / group).rglob("*.yaml"))
     return files
 

@@ -186,6 +186,7 @@ def test_resume_refuses_what_it_cannot_do(tmp_path: Path, dataset: Path) -> None
         fit(tmp_path, dataset, "exp_name=done", "resume=true")
 
 
+@pytest.mark.slow  # two fits or a regeneration: the full tier keeps the quick one under a minute
 def test_the_experiment_keeps_the_normalization_it_was_trained_with(
     tmp_path: Path, dataset: Path
 ) -> None:
