@@ -55,10 +55,11 @@ def check_predictor(params: DictConfig, chosen: str | None, experiment: str) -> 
     task = params.get("task") or {}
     wanted = task.get("predictor")
     if wanted is None:
+        which = f"task ({task['name']})" if task.get("name") else "params.yaml (no task recorded)"
         raise ExperimentError(
-            f"experiment {experiment}'s task ({task.get('name')}) names no predictor "
-            "(task.predictor in its params.yaml), so predict.py has nothing to run for it; "
-            "give the task one in conf/task/ and conf/predictor/, then train again."
+            f"experiment {experiment}'s {which} names no predictor (task.predictor), so "
+            "predict.py has nothing to run for it; give the task one in conf/task/ and "
+            "conf/predictor/, then train again."
         )
     if chosen is not None and chosen != wanted:
         raise ExperimentError(
