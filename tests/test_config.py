@@ -342,6 +342,8 @@ def test_a_value_the_task_cannot_name_stops_before_the_folder(tmp_path: Path, mo
         (["data.patch_size=0"], "data.patch_size=0"),
         (["model=pix2pix", "model.gan_loss.mode=x"], "model.gan_loss.mode=x"),
         (["data.folds=3", "data.fold=3"], "data.fold=3"),
+        (["model.optimizer.lr=-1"], "model.optimizer.lr=-1"),
+        (["trainer.devices=0"], "trainer.devices=0"),
     ],
 )
 def test_a_refused_value_names_its_key(bad: list[str], named: str) -> None:
@@ -349,9 +351,11 @@ def test_a_refused_value_names_its_key(bad: list[str], named: str) -> None:
     same kinds: the object that refuses a value says so as a UserError naming the key."""
     from bookkeeping.build import build
     from utils.base import UserError
+    from utils.engine.precision import pick_precision
 
     cfg = compose_config(bad)
     group = bad[-1].split(".")[0]
+    pick_precision(cfg.trainer)  # trainer.precision=auto becomes a value, as in train.py
     with pytest.raises(UserError, match=re.escape(named)):
         build(cfg[group], group, bad)
 
