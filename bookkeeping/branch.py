@@ -84,14 +84,13 @@ def recorded_scores(folder: ExperimentFolder) -> str:
     """`<score> <value>, ...`: the test scores an experiment's task lists, or `-` for none."""
     if not (folder.params.is_file() and folder.metrics.is_file()):
         return "-"
-    import yaml  # only here: `check` runs on a bare python
+    from bookkeeping.report import read_params, test_columns  # yaml: `check` runs on a bare python
 
-    task = (yaml.safe_load(folder.params.read_text()) or {}).get("task") or {}
     measured = json.loads(folder.metrics.read_text())
     shown = [
         f"{title.removeprefix('test ')} {measured[key]:.4f}"
-        for title, key in (task.get("scores") or {}).items()
-        if not key.startswith("val/") and measured.get(key) is not None
+        for title, key in test_columns(read_params(folder))
+        if measured.get(key) is not None
     ]
     return ", ".join(shown) or "-"
 

@@ -64,15 +64,12 @@ def test_columns(params: dict[str, Any]) -> list[tuple[str, str]]:
 
 def choice_words(params: dict[str, Any]) -> str:
     """The words the task names an experiment by, beyond its model and dataset."""
+    from omegaconf import OmegaConf
 
-    def value_of(key: str) -> Any:
-        node: Any = params
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        return node
-
+    recorded = OmegaConf.create(params)
     name_parts = (params.get("task") or {}).get("name_parts")
-    return " ".join(choice.word for choice in choices(name_parts, value_of))
+    chosen = choices(name_parts, lambda key: OmegaConf.select(recorded, key, default=None))
+    return " ".join(choice.word for choice in chosen)
 
 
 def summary(folder: ExperimentFolder) -> dict[str, Any]:
