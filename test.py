@@ -44,7 +44,8 @@ def main(cfg: DictConfig) -> dict[str, float]:
     # Fed as in training (its normalisation, its statistics), not as today's data folder says.
     datamodule = build(data, "data", trained_with=folder.load_data_statistics())
     datamodule.prepare_data()
-    writer = result_writer(cfg, params, folder.on(cfg.tested_on))
+    results = folder.on(cfg.tested_on)  # result/, or result/on_<dataset>/
+    writer = result_writer(cfg, params, results)
     trainer = build(cfg.trainer, "trainer", logger=False, callbacks=[writer])
     log.info("Testing %s with %s on %s", folder.name, checkpoint, data.name)
     scores = trainer.test(model, datamodule=datamodule, verbose=False)[0]
@@ -53,16 +54,16 @@ def main(cfg: DictConfig) -> dict[str, float]:
             f"nothing of the test split was scored, so {folder.result_dir} holds no results; "
             "check trainer.limit_test_batches and the data's test split."
         )
-    if not folder.on(cfg.tested_on).metrics.is_file():
+    if not results.metrics.is_file():
         raise ExperimentError(
             f"the task's result writer ({params.task.result_writer._target_}) wrote no "
-            f"{folder.on(cfg.tested_on).metrics}: the reports read the scores from there."
+            f"{results.metrics}: the reports read the scores from there."
         )
     log.info(
         "Test scores: %s",
         ", ".join(f"{k.removeprefix('test/')} {v:.4f}" for k, v in scores.items()),
     )
-    log.info("Results in %s", folder.on(cfg.tested_on).test_dir)
+    log.info("Results in %s", results.test_dir)
     return scores
 
 
