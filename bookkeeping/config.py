@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from bookkeeping.folder import ExperimentError, ExperimentFolder, name_from
+from bookkeeping.folder import ExperimentError, ExperimentFolder, check_name, name_from
 from bookkeeping.naming import Choice, choices, experiment_branch, run_name
 from bookkeeping.record import read_record
 
@@ -37,6 +37,8 @@ def register_resolvers() -> None:
     branch where it is an experiment branch (TEMP_.../MAIN_...), else `default`;
     `${exp_folder:model_dir}` -> that path of this run's experiment folder
     (`${exp_folder:metrics,<dataset>}`: of its test results on another dataset);
+    `${exp_files:<experiment>}` -> {params, checkpoint, data_statistics}: the files another
+    trained experiment is rebuilt from (null for null), e.g. a model a task's writer runs;
     `${unswept_when_named:[keys]}` -> the keys left out of a sweep job's name (see below).
     """
     OmegaConf.register_new_resolver(
@@ -46,6 +48,7 @@ def register_resolvers() -> None:
         "branch_or", lambda default: experiment_branch() or default, replace=True, use_cache=True
     )
     OmegaConf.register_new_resolver("exp_folder", experiment_path, replace=True)
+    OmegaConf.register_new_resolver("exp_files", trained_files, replace=True)
     OmegaConf.register_new_resolver("unswept_when_named", unswept_when_named, replace=True)
 
 
@@ -90,6 +93,20 @@ def experiment_path(attribute: str, tested_on: str | None = None, *, _root_: Dic
         )
     folder = ExperimentFolder(_root_.paths.experiment_root, _root_.exp_name, tested_on)
     return str(getattr(folder, attribute))
+
+
+def trained_files(name: str | None, *, _root_: DictConfig, _node_: Any) -> dict[str, str] | None:
+    """`${exp_files:<experiment>}`: the paths of another experiment's params.yaml, best
+    checkpoint and data statistics, under this run's experiment root (None for no name)."""
+    if name is None:
+        return None
+    key = f"{_node_._get_full_key(None)} (${{exp_files:{name}}})"
+    folder = ExperimentFolder(_root_.paths.experiment_root, check_name(name, key))
+    return {
+        "params": str(folder.params),
+        "checkpoint": str(folder.best_checkpoint),
+        "data_statistics": str(folder.data_statistics),
+    }
 
 
 def unswept_when_named(always: list[str], argv: list[str] | None = None) -> list[str]:

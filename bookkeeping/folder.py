@@ -59,12 +59,13 @@ def name_from(text: str) -> str:
     return NOT_IN_NAMES.sub("-", text)
 
 
-def check_name(name: object) -> str:
-    """Return `name` if it is a valid experiment name; raise ExperimentError saying the rule."""
+def check_name(name: object, key: str = "exp_name") -> str:
+    """Return `name` if it is a valid experiment name; raise ExperimentError saying the rule
+    (and naming `key`, where the name was given)."""
     text = "" if name is None else str(name)
     if len(text) > NAME_MAX or not NAME_RULE.fullmatch(text):
         raise ExperimentError(
-            f"exp_name={text!r} is not a valid experiment name. A name is one folder name of "
+            f"{key}={text!r} is not a valid experiment name. A name is one folder name of "
             f"at most {NAME_MAX} characters: letters, digits, '_', '-' and '.', starting with a "
             "letter or digit (e.g. unet_drive_aug or unet_seed-2); no spaces, '/', '=' or ','. "
             "It must stay inside the experiment root and paste back as exp_name=<name>."

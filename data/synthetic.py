@@ -270,7 +270,7 @@ def through_other_camera(
     return other
 
 
-def _save_binary(mask: np.ndarray, path: Path) -> None:
+def save_binary(mask: np.ndarray, path: Path) -> None:
     # Without palette optimisation the GIF reads back as 0/255 grey, as DRIVE's do.
     Image.fromarray(mask.astype(np.uint8) * 255).save(path, optimize=False)
 
@@ -303,7 +303,7 @@ def generate(
                 if kind == "image":
                     Image.fromarray(sample["image"]).save(path, compression="tiff_lzw")
                 else:
-                    _save_binary(sample[kind], path)
+                    save_binary(sample[kind], path)
     made = {
         "version": VERSION,
         "seed": seed,

@@ -1,4 +1,4 @@
-"""The LightningModule all models share: supervised training and one evaluation path.
+"""The LightningModule every vessel model shares: supervised training and one evaluation path.
 
 A new segmentation network needs no new LightningModule: give `Segmenter` any `nn.Module` that maps
 (B, C, H, W) images to (B, 1, H, W) logits (see conf/model/unet.yaml). Models with a different
@@ -7,13 +7,11 @@ training scheme, like pix2pix, subclass it and keep its validation and test step
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
-import lightning as L
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from src.net_module import NetModule, OptimizerFactory, check_optimizer
 from utils.vessels.images import log_image_row
 from utils.vessels.metrics import (
     THRESHOLD,
@@ -24,30 +22,14 @@ from utils.vessels.metrics import (
     vessel_metrics,
 )
 
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
-
-def check_optimizer(factory: OptimizerFactory | None, key: str) -> OptimizerFactory | None:
-    """Return `factory` once it has built an optimiser over a dummy parameter: a bad learning
-    rate or beta fails here, when the model is built, not at the first training step."""
-    if factory is not None:
-        try:
-            factory([nn.Parameter(torch.zeros(1))])
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{key}: {error}") from error
-    return factory
-
-
-class Segmenter(L.LightningModule):
+class Segmenter(NetModule):
     """Trains `net` with `loss` and `optimizer`; evaluates whole images inside their FOV.
 
     `net` returns logits; `forward` returns vessel probabilities in [0, 1] for images of any size,
     padding them to the net's `size_multiple` and cropping the output back.
 
-    Speed switches (README, "Speed switches"): `channels_last` stores the nets' weights and
-    inputs as NHWC, which the CPU and GPU convolution kernels prefer; `compile` runs the nets
-    through torch.compile (the first steps pay for compiling). Neither changes what is learned
-    or the checkpoint's keys.
+    The speed switches `compile` and `channels_last` are NetModule's.
     """
 
     def __init__(
@@ -59,13 +41,9 @@ class Segmenter(L.LightningModule):
         compile: bool = False,
         channels_last: bool = False,
     ) -> None:
-        super().__init__()
-        self.net = net
+        super().__init__(net, name, compile, channels_last)
         self.loss = loss
         self.optimizer_factory = check_optimizer(optimizer, "model.optimizer")
-        self.name = name
-        self.compile_nets = compile
-        self.channels_last = channels_last
         self.val_metrics = vessel_metrics(prefix="val/")
         self.test_metrics = vessel_metrics(prefix="test/")
         # The threshold with the best validation F1, chosen at each validation and saved in the
@@ -74,37 +52,6 @@ class Segmenter(L.LightningModule):
         self.val_threshold = BestThreshold()
         self.register_buffer("tuned_threshold", torch.tensor(THRESHOLD))
         self.test_tuned = tuned_metrics(prefix="test/")
-
-    def nets(self) -> list[nn.Module]:
-        """The networks the speed switches apply to (pix2pix adds its discriminator)."""
-        return [self.net]
-
-    def configure_model(self) -> None:
-        # Called by the Trainer before fit and test, on the device the nets will run on.
-        for net in self.nets():
-            if self.channels_last:
-                net.to(memory_format=torch.channels_last)
-            if self.compile_nets and not getattr(net, "_compiled_call_impl", None):
-                net.compile()  # in place: the state_dict keys stay those of the eager net
-
-    @property
-    def size_multiple(self) -> int:
-        """Height and width the net needs its input to be a multiple of."""
-        return int(getattr(self.net, "size_multiple", 1))
-
-    def logits(self, image: torch.Tensor) -> torch.Tensor:
-        """Logits of `net` for (B, C, H, W) images of any H and W."""
-        height, width = image.shape[-2:]
-        pad_h = -height % self.size_multiple
-        pad_w = -width % self.size_multiple
-        if pad_h or pad_w:
-            # Reflection keeps image statistics at the border, unlike zeros; it needs the pad to
-            # be smaller than the image, so tiny inputs repeat their edge instead.
-            fits = pad_h < height and pad_w < width
-            image = F.pad(image, (0, pad_w, 0, pad_h), mode="reflect" if fits else "replicate")
-        if self.channels_last:
-            image = image.contiguous(memory_format=torch.channels_last)
-        return self.net(image)[..., :height, :width]
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Vessel probabilities (B, 1, H, W) in [0, 1]."""

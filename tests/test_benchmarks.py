@@ -190,6 +190,21 @@ def test_pix2pix_curves(dataset: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_synthesis(dataset: Path) -> None:
+    rows = table(
+        run_benchmark(
+            readme_command("python -m benchmarks.synthesis"), "--data-root", str(dataset)
+        ),
+        "Synthesis at equal steps",
+    )
+    assert [row["generator"] for row in rows] == ["pix2pix (GAN + L1 x 100)", "L1 only"]
+    for row in rows:
+        assert row["steps"] == "2"  # --quick
+        assert 0 <= float(row["test L1"]) <= 1 and float(row["test PSNR"]) > 0
+        assert 0 <= float(row["vessel F1"]) <= 1 and 0 <= float(row["vessel AUC"]) <= 1
+
+
+@pytest.mark.slow
 def test_predict() -> None:
     rows = table(run_benchmark(readme_command("python -m benchmarks.predict")), "Prediction speed")
     assert [row["photograph"].split(",")[0] for row in rows] == ["DRIVE size", "large"]

@@ -9,17 +9,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from src.segmenter import OptimizerFactory, Segmenter, check_optimizer
+from src.net_module import OptimizerFactory
+from src.pix2pix.gan import ConditionalGAN
+from src.segmenter import Segmenter
 
 
-class Pix2Pix(Segmenter):
+class Pix2Pix(ConditionalGAN, Segmenter):
     """Generator trained with `gan_loss` + `reconstruction_weight` * `reconstruction_loss`
-    against a PatchGAN discriminator.
-
-    Two optimisers, stepped by hand each batch: first the discriminator on (image, label) as real
-    and (image, generated map) as fake, then the generator to fool it and match the label.
-    Both learning rates follow the paper's policy: constant for the first `lr_decay_from` share
-    of the training steps, then falling linearly to zero at the last (None keeps them constant).
+    against a PatchGAN discriminator that judges (image, vessel map) pairs: first the
+    discriminator on (image, label) as real and (image, generated map) as fake, then the
+    generator to fool it and match the label (src/pix2pix/gan.py, with the paper's learning-rate
+    policy).
     """
 
     def __init__(
@@ -43,74 +43,16 @@ class Pix2Pix(Segmenter):
             compile=compile,
             channels_last=channels_last,
         )
-        self.discriminator = discriminator
-        self.gan_loss = gan_loss
-        self.reconstruction_weight = reconstruction_weight
-        self.generator_optimizer = check_optimizer(generator_optimizer, "model.generator_optimizer")
-        self.discriminator_optimizer = check_optimizer(
-            discriminator_optimizer, "model.discriminator_optimizer"
+        self.setup_gan(
+            discriminator,
+            gan_loss,
+            generator_optimizer,
+            discriminator_optimizer,
+            reconstruction_weight,
+            lr_decay_from,
         )
-        if lr_decay_from is not None and not 0 <= lr_decay_from < 1:
-            raise ValueError(f"model.lr_decay_from={lr_decay_from} must be in [0, 1), or null")
-        self.lr_decay_from = lr_decay_from
-        self.automatic_optimization = False
-
-    def nets(self) -> list[nn.Module]:
-        return [self.net, self.discriminator]
-
-    def configure_optimizers(self) -> tuple[list, list]:
-        optimizers = [
-            self.generator_optimizer(self.net.parameters()),
-            self.discriminator_optimizer(self.discriminator.parameters()),
-        ]
-        # Infinite when training has no end (max_epochs=-1): the rates then stay constant.
-        self.total_steps = float(self.trainer.estimated_stepping_batches)
-        # Stepped by hand once per batch; Lightning keeps their state in the checkpoints.
-        schedulers = [
-            torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor) for optimizer in optimizers
-        ]
-        return optimizers, schedulers
-
-    def lr_factor(self, step: int) -> float:
-        """Share of the initial learning rate at training step `step` (the paper's policy)."""
-        total = self.total_steps
-        if self.lr_decay_from is None or total == float("inf"):
-            return 1.0
-        decay_steps = max(total - self.lr_decay_from * total, 1.0)
-        return min(1.0, max(0.0, (total - step) / decay_steps))
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         image, label = batch["image"], batch["label"]
-        generator_opt, discriminator_opt = self.optimizers()
         logits = self.logits(image)
-        generated = torch.sigmoid(logits)
-
-        self.toggle_optimizer(discriminator_opt)
-        real = self.gan_loss(self.discriminator(image, label), real=True)
-        fake = self.gan_loss(self.discriminator(image, generated.detach()), real=False)
-        discriminator_loss = 0.5 * (real + fake)
-        discriminator_opt.zero_grad(set_to_none=True)
-        self.manual_backward(discriminator_loss)
-        discriminator_opt.step()
-        self.untoggle_optimizer(discriminator_opt)
-
-        self.toggle_optimizer(generator_opt)
-        adversarial = self.gan_loss(self.discriminator(image, generated), real=True)
-        reconstruction = self.loss(logits, label)
-        generator_loss = adversarial + self.reconstruction_weight * reconstruction
-        generator_opt.zero_grad(set_to_none=True)
-        self.manual_backward(generator_loss)
-        generator_opt.step()
-        self.untoggle_optimizer(generator_opt)
-
-        self.log_dict(
-            {
-                "train/loss_generator": generator_loss,
-                "train/loss_discriminator": discriminator_loss,
-                "train/reconstruction": reconstruction,
-                "train/lr": generator_opt.param_groups[0]["lr"],
-            },
-            prog_bar=True,
-        )
-        for scheduler in self.lr_schedulers():  # after logging: the log shows this step's rate
-            scheduler.step()
+        self.adversarial_step(image, label, torch.sigmoid(logits), self.loss(logits, label))

@@ -127,7 +127,7 @@ class PhotographPredictor:
         else:  # nothing to look at: a blank photograph gets an empty map and a flag
             probs, scale = np.zeros(fov.shape, np.float32), 1.0
         stats["vessel_fraction"] = float((probs[fov] > self.threshold).mean()) if fov.any() else 0.0
-        save_prediction(self.out, photo.stem, image, probs, self.threshold)
+        save_prediction(self.out, photo.stem, image, probs, self.threshold, fov)
         height, width = image.shape[:2]
         row.update(width=width, height=height, fov="given" if mask else "estimated", scale=scale)
         row.update({k: round(v, 4) for k, v in stats.items()})

@@ -146,10 +146,17 @@ class ResultWriter(L.Callback):
 
 
 def save_prediction(
-    folder: Path, stem: str, image: np.ndarray, probs: np.ndarray, threshold: float
+    folder: Path,
+    stem: str,
+    image: np.ndarray,
+    probs: np.ndarray,
+    threshold: float,
+    fov: np.ndarray | None = None,
 ) -> None:
-    """Write one photograph's `<stem>_probability.png` (0-255), `<stem>_vessels.png` (0/255) and
-    `<stem>_overlay.png` (the vessels in green over the photograph)."""
+    """Write one photograph's `<stem>_probability.png` (0-255), `<stem>_vessels.png` (0/255),
+    `<stem>_overlay.png` (the vessels in green over the photograph) and, given one,
+    `<stem>_fov.png` (0/255): the field of view the maps were made in (python -m data.pairs
+    turns these into a training set)."""
     from PIL import Image
 
     vessels = probs > threshold
@@ -158,3 +165,5 @@ def save_prediction(
     overlay = image.copy()
     overlay[vessels] = (0.4 * overlay[vessels] + 0.6 * np.array([40, 255, 90])).astype(np.uint8)
     Image.fromarray(overlay).save(folder / f"{stem}_overlay.png")
+    if fov is not None:
+        Image.fromarray(fov.astype(np.uint8) * 255).save(folder / f"{stem}_fov.png")

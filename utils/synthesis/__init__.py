@@ -1,0 +1,2 @@
+"""The second worked task: fundus photographs synthesised from vessel maps
+(conf/task/synthesis.yaml)."""
