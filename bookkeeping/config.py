@@ -37,8 +37,9 @@ def register_resolvers() -> None:
     branch where it is an experiment branch (TEMP_.../MAIN_...), else `default`;
     `${exp_folder:model_dir}` -> that path of this run's experiment folder
     (`${exp_folder:metrics,<dataset>}`: of its test results on another dataset);
-    `${exp_files:<experiment>}` -> {params, checkpoint, data_statistics}: the files another
-    trained experiment is rebuilt from (null for null), e.g. a model a task's writer runs;
+    `${exp_files:<experiment>,<key>}` -> {params, checkpoint, data_statistics}: the files
+    another trained experiment is rebuilt from (null for null), e.g. a model a task's writer
+    runs, given by config key `<key>`;
     `${unswept_when_named:[keys]}` -> the keys left out of a sweep job's name (see below).
     """
     OmegaConf.register_new_resolver(
@@ -95,12 +96,14 @@ def experiment_path(attribute: str, tested_on: str | None = None, *, _root_: Dic
     return str(getattr(folder, attribute))
 
 
-def trained_files(name: str | None, *, _root_: DictConfig, _node_: Any) -> dict[str, str] | None:
-    """`${exp_files:<experiment>}`: the paths of another experiment's params.yaml, best
-    checkpoint and data statistics, under this run's experiment root (None for no name)."""
+def trained_files(
+    name: str | None, key: str = "exp_files", *, _root_: DictConfig
+) -> dict[str, str] | None:
+    """`${exp_files:<experiment>[,<key>]}`: the paths of another experiment's params.yaml, best
+    checkpoint and data statistics, under this run's experiment root (None for no name); a bad
+    name is refused naming `key`, the config key it came from."""
     if name is None:
         return None
-    key = f"{_node_._get_full_key(None)} (${{exp_files:{name}}})"
     folder = ExperimentFolder(_root_.paths.experiment_root, check_name(name, key))
     return {
         "params": str(folder.params),

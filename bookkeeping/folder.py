@@ -68,7 +68,7 @@ def check_name(name: object, key: str = "exp_name") -> str:
             f"{key}={text!r} is not a valid experiment name. A name is one folder name of "
             f"at most {NAME_MAX} characters: letters, digits, '_', '-' and '.', starting with a "
             "letter or digit (e.g. unet_drive_aug or unet_seed-2); no spaces, '/', '=' or ','. "
-            "It must stay inside the experiment root and paste back as exp_name=<name>."
+            f"It must stay inside the experiment root and paste back as {key}=<name>."
         )
     return text
 

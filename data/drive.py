@@ -8,8 +8,12 @@ and `mask/NN_<subset>_mask.gif`. The synthetic generator writes the same layout.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from data.manifest import DataError, Sample
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SUBSETS = ("training", "test")
 
@@ -26,11 +30,23 @@ def sample_files(subset: str, number: int) -> dict[str, str]:
     return files
 
 
+def save_binary(mask: np.ndarray, path: Path) -> None:
+    """Write a label or FOV mask as DRIVE does: a 0/255 GIF."""
+    from PIL import Image
+
+    # Without palette optimisation the GIF reads back as 0/255 grey, as DRIVE's do.
+    Image.fromarray(mask.astype("uint8") * 255).save(path, optimize=False)
+
+
 def find_samples(root: Path, subset: str) -> list[Sample]:
     """List the samples of a DRIVE subset (`training` or `test`), sorted by id."""
     if subset not in SUBSETS:
         raise ValueError(f"unknown DRIVE subset {subset!r}; expected one of {SUBSETS}")
-    images = sorted((Path(root) / subset / "images").glob(f"*_{subset}.tif"))
+    # By id, not by name: a set of more than 99 (python -m data.pairs) has 100_ after 99_.
+    images = sorted(
+        (Path(root) / subset / "images").glob(f"*_{subset}.tif"),
+        key=lambda path: int(path.name.split("_")[0]),
+    )
     samples = []
     for image in images:
         files = sample_files(subset, int(image.name.split("_")[0]))

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from data.drive import sample_files
+from data.drive import sample_files, save_binary
 from data.manifest import DataError
 from utils.base import UserError, exit_cleanly_on
 
@@ -268,11 +268,6 @@ def through_other_camera(
         other[kind] = np.asarray(mask) > 127
     other["image"] = other["image"] * other["fov"][..., None]
     return other
-
-
-def save_binary(mask: np.ndarray, path: Path) -> None:
-    # Without palette optimisation the GIF reads back as 0/255 grey, as DRIVE's do.
-    Image.fromarray(mask.astype(np.uint8) * 255).save(path, optimize=False)
 
 
 def generate(

@@ -29,22 +29,20 @@ SHORT = (
     "logger=csv",
 )
 # (the bad overrides, what the message must name)
+# One refused as its object is built, one found only when the splits are read: both before the
+# folder is claimed. More values of every group, built in one process: tests/test_config.py; an
+# option of a config group that does not exist stops Hydra first: tests/test_bad_input.py.
 BAD_VALUES = [
     (["data.batch_size=0"], "data.batch_size=0"),
-    (["trainer.max_epochs=abc"], "trainer.max_epochs='abc'"),
-    (["data.normalize=foo"], "data.normalize='foo'"),
-    (["model=pix2pix", "model.lr_decay_from=2"], "model.lr_decay_from=2"),
-    (["data.folds=99"], "data.folds=99"),  # found when the splits are read, still before the folder
-]  # an option of a config group that does not exist stops Hydra first: tests/test_bad_input.py;
-# more values of the same kinds, built in one process: tests/test_config.py
+    (["data.folds=99"], "data.folds=99"),
+]
 
 
 def test_a_bad_value_leaves_nothing_and_the_name_stays_free(tmp_path: Path, dataset: Path):
     data = f"data.root={dataset}"
     for bad, named in BAD_VALUES:
         shown = " ".join(bad)
-        short = [o for o in SHORT if not o.startswith("model.net") or "pix2pix" not in shown]
-        done = run_script("train.py", "exp_name=typo", data, *short, *bad, cwd=tmp_path)
+        done = run_script("train.py", "exp_name=typo", data, *SHORT, *bad, cwd=tmp_path)
         assert done.returncode == 1, f"{shown}: exit {done.returncode}\n{done.stderr[-2000:]}"
         assert "Traceback" not in done.stderr + done.stdout, f"{shown}:\n{done.stderr}"
         assert named in done.stderr, f"{shown}: the message names {named!r}:\n{done.stderr}"

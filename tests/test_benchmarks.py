@@ -201,7 +201,8 @@ def test_synthesis(dataset: Path) -> None:
     for row in rows:
         assert row["steps"] == "2"  # --quick
         assert 0 <= float(row["test L1"]) <= 1 and float(row["test PSNR"]) > 0
-        assert 0 <= float(row["vessel F1"]) <= 1 and 0 <= float(row["vessel AUC"]) <= 1
+        assert 0 <= float(row["test SSIM"]) <= 1
+        assert row["vessel F1"] == row["vessel AUC"] == "-"  # --quick: no judge
 
 
 @pytest.mark.slow

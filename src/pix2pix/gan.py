@@ -31,6 +31,8 @@ class ConditionalGAN:
         lr_decay_from: float | None,
         gan_weight: float = 1.0,
     ) -> None:
+        """Keep the GAN's parts, each value checked; called by the model's __init__ after the
+        LightningModule's (its `net` is the generator)."""
         self.discriminator = discriminator
         self.gan_loss = gan_loss
         self.reconstruction_weight = reconstruction_weight
@@ -47,6 +49,7 @@ class ConditionalGAN:
         self.automatic_optimization = False
 
     def nets(self) -> list[nn.Module]:
+        """Both networks take the speed switches."""
         return [self.net, self.discriminator]
 
     def configure_optimizers(self) -> tuple[list, list]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from src.net_module import NetModule, OptimizerFactory
 from src.pix2pix.gan import ConditionalGAN
@@ -82,7 +83,12 @@ class MapToPhotograph(ConditionalGAN, NetModule):
     def test_step(self, batch: dict, batch_idx: int) -> list[dict]:
         """Score each image; the returned records feed the task's result writer."""
         generated = self(condition_of(batch))
-        update_scores(self.test_scores, generated, batch["image"], batch["fov"])
+        real = batch["image"]
+        if real.shape[-2:] != generated.shape[-2:]:
+            # test.py data=<other> resizes the photograph to the training FOV diameter; the map,
+            # the generator's input, keeps its own pixels, and so does what is scored.
+            real = F.interpolate(real, size=generated.shape[-2:], mode="bilinear").clamp(0, 1)
+        update_scores(self.test_scores, generated, real, batch["fov"])
         self.log_dict(self.test_scores, batch_size=len(generated))
         return [
             {
@@ -90,7 +96,7 @@ class MapToPhotograph(ConditionalGAN, NetModule):
                 "map": batch["label"][i].cpu(),
                 "fov": batch["fov"][i].cpu(),
                 "synthesised": generated[i].cpu(),
-                "real": batch["image"][i].cpu(),
+                "real": real[i].cpu(),
             }
             for i in range(len(generated))
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
 from torchmetrics import MeanAbsoluteError, MeanMetric, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio
 
@@ -24,9 +25,13 @@ def photograph_scores(prefix: str) -> MetricCollection:
     )
 
 
+SSIM_RADIUS = 5  # torchmetrics' default window: 11 x 11 pixels
+
+
 def ssim_inside(synthesised: torch.Tensor, real: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
-    """(B,) mean SSIM of each image's FOV pixels (the SSIM map of the whole image, both images
-    black outside the FOV, read inside it)."""
+    """(B,) mean SSIM of each image's FOV pixels whose whole window lies inside the FOV (the
+    SSIM map of the whole image, both images black outside the FOV): a window that reaches the
+    black surround would count its agreement there."""
     from torchmetrics.functional.image import structural_similarity_index_measure
 
     # Its Gaussian filters are convolutions, which autocast (precision=bf16-mixed) would run in
@@ -39,7 +44,9 @@ def ssim_inside(synthesised: torch.Tensor, real: torch.Tensor, fov: torch.Tensor
             return_full_image=True,
             reduction="none",
         )
-    inside = fov.expand_as(full).float()
+    side = 2 * SSIM_RADIUS + 1
+    outside = F.max_pool2d((~fov.bool()).float(), side, stride=1, padding=SSIM_RADIUS)
+    inside = (1 - outside).expand_as(full)
     return (full * inside).sum(dim=(1, 2, 3)) / inside.sum(dim=(1, 2, 3)).clamp(min=1)
 
 
@@ -48,7 +55,7 @@ def update_scores(
 ) -> None:
     """Add a batch of (B, 3, H, W) synthesised and real photographs in [0, 1] with their
     (B, 1, H, W) FOV to `scores`."""
-    # Both black outside the FOV: SSIM's window near its edge sees only what is scored.
+    # Black outside the FOV, whatever the generator or the camera put there.
     synthesised, real = synthesised * fov, real * fov
     inside = fov.expand_as(real)
     scores["l1"].update(synthesised[inside], real[inside])

@@ -3,7 +3,6 @@ table and map | synthesised | real images."""
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import time
@@ -13,6 +12,7 @@ import lightning as L
 import torch
 
 from utils.base import UserError
+from utils.engine.results import write_per_image, write_scores
 from utils.synthesis.metrics import SCORE_NAMES, image_scores
 
 # per_image.csv's orders, worst first: highest first for these, lowest first for the others.
@@ -49,9 +49,16 @@ class Judge:
         from utils.engine.precision import on_device
 
         params = OmegaConf.load(files["params"])
+        task = OmegaConf.select(params, "task.name")
+        if task != "vessels":
+            raise JudgeError(
+                f"task.judge: {files['params']} is a {task} experiment; the judge must be a "
+                "vessel segmentation one (task vessels), whose model maps photographs to vessels."
+            )
         model = instantiate(params.model)
         load_weights(model, Path(files["checkpoint"]))
-        self.run = on_device(model, str(device))
+        # As its trainer ran it, as predict.py runs it: device kind, memory format, precision.
+        self.run = on_device(model, str(device), params.trainer.get("precision", "32-true"))
         self.statistics = json.loads(Path(files["data_statistics"]).read_text())
         self.normalize = str(params.data.normalize)
 
@@ -161,19 +168,11 @@ class SynthesisWriter(L.Callback):
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.rows:
             return
-        worse = -1 if self.sort_by in HIGHER_IS_WORSE else 1
-        rows = sorted(self.rows, key=lambda row: worse * row[self.sort_by])
-        with open(self.per_image, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(
-                {k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()}
-                for row in rows
-            )
+        write_per_image(self.per_image, self.rows, self.sort_by, HIGHER_IS_WORSE)
         summary = {name: float(trainer.callback_metrics[f"test/{name}"]) for name in SCORE_NAMES}
         if self.judge is not None:
             summary.update({k: float(v) for k, v in self.agreement.compute().items()})
             summary["judge"] = str(self.judge_files["checkpoint"])
-        summary["images"] = len(rows)
-        summary["seconds_per_image"] = round(self.seconds / len(rows), 4)
-        self.metrics.write_text(json.dumps(summary, indent=2) + "\n")
+        summary["images"] = len(self.rows)
+        summary["seconds_per_image"] = round(self.seconds / len(self.rows), 4)
+        write_scores(self.metrics, summary)

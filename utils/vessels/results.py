@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import shutil
 import time
 from pathlib import Path
@@ -13,6 +10,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from utils.engine.results import write_per_image, write_scores
 from utils.vessels.images import save_png, to_rgb_uint8
 from utils.vessels.metrics import (
     CONNECTIVITY_NAMES,
@@ -108,41 +106,25 @@ class ResultWriter(L.Callback):
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.rows:
             return
-        # Worst first: error analysis starts at the top of the file.
-        worse = -1 if self.sort_by in HIGHER_IS_WORSE else 1
-        rows = sorted(self.rows, key=lambda row: worse * row[self.sort_by])
-        with open(self.per_image, "w", newline="") as file:
-            names = [*METRIC_NAMES, *IMAGE_TUNED_NAMES, *CONNECTIVITY_NAMES]
-            writer = csv.DictWriter(file, fieldnames=["name", *(n for n in names if n in rows[0])])
-            writer.writeheader()
-            writer.writerows(
-                {k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()}
-                for row in rows
-            )
+        names = [*METRIC_NAMES, *IMAGE_TUNED_NAMES, *CONNECTIVITY_NAMES]
+        columns = ["name", *(n for n in names if n in self.rows[0])]
+        table = [{column: row[column] for column in columns} for row in self.rows]
+        write_per_image(self.per_image, table, self.sort_by, HIGHER_IS_WORSE)
         scores = {name: float(trainer.callback_metrics[f"test/{name}"]) for name in METRIC_NAMES}
         for name in CONNECTIVITY_NAMES:
-            scores[name] = float(np.mean([row[name] for row in rows]))
+            scores[name] = float(np.mean([row[name] for row in self.rows]))
         for name in TUNED_NAMES:  # a model without a tuned threshold logs none of these
             if f"test/{name}" in trainer.callback_metrics:
                 scores[name] = float(trainer.callback_metrics[f"test/{name}"])
-        worst_f1 = min(rows, key=lambda row: row["f1"])
+        worst_f1 = min(self.rows, key=lambda row: row["f1"])
         summary = {
             **scores,
-            "images": len(rows),
+            "images": len(self.rows),
             "worst_image": worst_f1["name"],
             "worst_f1": worst_f1["f1"],
-            "seconds_per_image": round(self.seconds / len(rows), 4),
+            "seconds_per_image": round(self.seconds / len(self.rows), 4),
         }
-        self.metrics.write_text(
-            json.dumps(
-                {
-                    k: (None if isinstance(v, float) and math.isnan(v) else v)
-                    for k, v in summary.items()
-                },
-                indent=2,
-            )
-            + "\n"
-        )
+        write_scores(self.metrics, summary)
 
 
 def save_prediction(
