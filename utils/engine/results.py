@@ -6,8 +6,52 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
+
+import lightning as L
+
+
+class TimedResultWriter(L.Callback):
+    """The base of a task's result writer: it times the model on each test batch (loading,
+    forward pass and scores, not the writing of files: `seconds`), empties its files and folders
+    when a test run starts, and hands each batch's records to `write_records`."""
+
+    def __init__(self, files: Sequence[Path], folders: Sequence[Path] = ()) -> None:
+        self.files, self.folders = list(files), list(folders)
+        self.rows: list[dict] = []
+        self.seconds = 0.0
+        self._batch_start = 0.0
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Results of an earlier test run must not mix with this one's.
+        self.rows, self.seconds = [], 0.0
+        for folder in self.folders:
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+        for path in self.files:
+            path.unlink(missing_ok=True)
+
+    def on_test_batch_start(self, *args: object, **kwargs: object) -> None:
+        self._batch_start = time.perf_counter()
+
+    def on_test_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: list[dict],
+        batch: dict,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        self.seconds += time.perf_counter() - self._batch_start
+        self.write_records(outputs)
+
+    def write_records(self, records: list[dict]) -> None:
+        """Write what the test step returned for one batch's images; add rows to `rows`."""
+        raise NotImplementedError
 
 
 def write_per_image(

@@ -4,15 +4,13 @@ table and map | synthesised | real images."""
 from __future__ import annotations
 
 import json
-import shutil
-import time
 from pathlib import Path
 
 import lightning as L
 import torch
 
 from utils.base import UserError
-from utils.engine.results import write_per_image, write_scores
+from utils.engine.results import TimedResultWriter, write_per_image, write_scores
 from utils.synthesis.metrics import SCORE_NAMES, image_scores
 
 # per_image.csv's orders, worst first: highest first for these, lowest first for the others.
@@ -82,7 +80,7 @@ class Judge:
         return torch.from_numpy(probs)
 
 
-class SynthesisWriter(L.Callback):
+class SynthesisWriter(TimedResultWriter):
     """Write a synthesis test run's results: the scores (`metrics`, JSON: L1, PSNR, SSIM inside
     the FOV; with a `judge`, vessel_f1 and vessel_auroc of its vessel maps of the synthesised
     photographs against the input maps), and in `results_dir` per_image.csv (worst first by
@@ -102,40 +100,22 @@ class SynthesisWriter(L.Callback):
         if self.judge_files:
             check_judge(self.judge_files)  # before anything is tested
         self.sort_by = sort_by
-        self.rows: list[dict] = []
-        self.seconds = 0.0
-        self._batch_start = 0.0
+        super().__init__([self.metrics, self.per_image], [self.side_by_side])
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         from torchmetrics import MetricCollection
         from torchmetrics.classification import BinaryAUROC, BinaryF1Score
 
-        self.rows, self.seconds = [], 0.0
-        shutil.rmtree(self.side_by_side, ignore_errors=True)
-        self.side_by_side.mkdir(parents=True)
-        for path in (self.metrics, self.per_image):
-            path.unlink(missing_ok=True)
+        super().on_test_start(trainer, pl_module)
         self.judge = Judge(self.judge_files, pl_module.device) if self.judge_files else None
         self.agreement = MetricCollection(
             {"f1": BinaryF1Score(), "auroc": BinaryAUROC(thresholds=200)}, prefix="vessel_"
         )
 
-    def on_test_batch_start(self, *args: object, **kwargs: object) -> None:
-        self._batch_start = time.perf_counter()
-
-    def on_test_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: list[dict],
-        batch: dict,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
+    def write_records(self, records: list[dict]) -> None:
         from utils.vessels.images import save_png, to_rgb_uint8
 
-        self.seconds += time.perf_counter() - self._batch_start
-        for record in outputs:
+        for record in records:
             synthesised, real, fov = (
                 record["synthesised"],
                 record["real"] * record["fov"],

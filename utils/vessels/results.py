@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import time
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 
-from utils.engine.results import write_per_image, write_scores
+from utils.engine.results import TimedResultWriter, write_per_image, write_scores
 from utils.vessels.images import save_png, to_rgb_uint8
 from utils.vessels.metrics import (
     CONNECTIVITY_NAMES,
@@ -46,7 +44,7 @@ def error_overlay(probs: torch.Tensor, label: torch.Tensor, fov: torch.Tensor) -
     return overlay
 
 
-class ResultWriter(L.Callback):
+class ResultWriter(TimedResultWriter):
     """Write a vessel test run's results: the scores (`metrics`, JSON), and in `results_dir` a
     per-image table (per_image.csv, worst first by `sort_by`: f1, cldice, fragments or any other
     score) and per-image PNGs of the predicted vessel probabilities (predictions/) and of the
@@ -68,33 +66,10 @@ class ResultWriter(L.Callback):
         self.per_image = Path(results_dir) / "per_image.csv"
         self.predictions_dir = Path(results_dir) / "predictions"
         self.errors_dir = Path(results_dir) / "errors"
-        self.rows: list[dict] = []
-        self.seconds = 0.0
-        self._batch_start = 0.0
+        super().__init__([self.metrics, self.per_image], [self.predictions_dir, self.errors_dir])
 
-    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Results of an earlier test run must not mix with this one's.
-        self.rows, self.seconds = [], 0.0
-        for folder in (self.predictions_dir, self.errors_dir):
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True)
-        for path in (self.metrics, self.per_image):
-            path.unlink(missing_ok=True)
-
-    def on_test_batch_start(self, *args: object, **kwargs: object) -> None:
-        self._batch_start = time.perf_counter()
-
-    def on_test_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: list[dict],
-        batch: dict,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        self.seconds += time.perf_counter() - self._batch_start
-        for record in outputs:
+    def write_records(self, records: list[dict]) -> None:
+        for record in records:
             name = record["name"]
             save_png(to_rgb_uint8(record["probs"]), self.predictions_dir / f"{name}.png")
             save_png(
